@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/kiemv/kiemv/jobs"
+	"github.com/urfave/cli/v2"
+)
+
+func retryCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "retry",
+		Usage:     "follow again tasks that ended without a file (failed, timed_out, expired, canceled)",
+		ArgsUsage: "ID... | -",
+		Action: func(c *cli.Context) error {
+			return runEach(c, func(ctx context.Context, svc *jobs.Service, id string) (*jobs.Record, error) {
+				return svc.Retry(ctx, id)
+			})
+		},
+	}
+}
+
+func cancelCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "cancel",
+		Usage:     "stop following tasks that have not ended",
+		ArgsUsage: "ID... | -",
+		Action: func(c *cli.Context) error {
+			return runEach(c, func(ctx context.Context, svc *jobs.Service, id string) (*jobs.Record, error) {
+				return svc.Cancel(ctx, id)
+			})
+		},
+	}
+}
+
+// runEach applies fn to every id named on the command line and prints "<id> <state>".
+func runEach(c *cli.Context, fn func(context.Context, *jobs.Service, string) (*jobs.Record, error)) error {
+	g, err := readGlobals(c)
+	if err != nil {
+		return err
+	}
+	ids, err := readIDs(c, os.Stdin)
+	if err != nil {
+		return err
+	}
+	return runOnIDs(c.Context, g, ids, c.App.Writer, fn)
+}
+
+func runOnIDs(ctx context.Context, g *globals, ids []string, stdout io.Writer, fn func(context.Context, *jobs.Service, string) (*jobs.Record, error)) error {
+	conn, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	svc, err := g.service(conn, nil)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, id := range ids {
+		rec, err := fn(ctx, svc, id)
+		if err != nil {
+			failed++
+			fmt.Fprintln(g.Stderr, "kiemv:", err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s %s\n", rec.TaskID, rec.State)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d ids could not be changed", failed, len(ids))
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/kiemv/kiemv/jobs/kie/kiesim"
+	"github.com/urfave/cli/v2"
+)
+
+func simCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sim",
+		Usage: "run the KIE simulator alone (for trying kiemv without a KIE account)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8090", Usage: "address to serve on"},
+			&cli.DurationFlag{Name: "ready-after", Value: 20 * time.Second, Usage: "time from create to ready"},
+			&cli.Int64Flag{Name: "file-size", Value: 1 << 20, Usage: "size of each generated video"},
+			&cli.StringFlag{Name: "require-key", Usage: "API key the simulator insists on (default: any)"},
+		},
+		Action: func(c *cli.Context) error {
+			g, err := readGlobals(c)
+			if err != nil {
+				return err
+			}
+			sim := kiesim.New(kiesim.Config{ReadyAfter: c.Duration("ready-after"), FileSize: c.Int64("file-size"), APIKey: c.String("require-key")})
+			ln, err := net.Listen("tcp", c.String("listen"))
+			if err != nil {
+				return fmt.Errorf("sim: listen on %s: %w; pick another --listen address", c.String("listen"), err)
+			}
+			fmt.Fprintf(c.App.Writer, "KIE simulator on http://%s (use --kie-base-url http://%s)\n", ln.Addr(), ln.Addr())
+			g.Log.Info("audio ids starting fail-, createfail-, cbex-, never-, expire- or cut- pick that fate")
+			return serve(c.Context, &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}, ln)
+		},
+	}
+}
+
+// serve runs srv on ln until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}

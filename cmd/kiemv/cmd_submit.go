@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kiemv/kiemv/jobs"
+	"github.com/urfave/cli/v2"
+)
+
+// submitOptions are the flags of `kiemv submit`.
+type submitOptions struct {
+	Req       jobs.SubmitRequest
+	JSON      bool
+	FirstPoll time.Duration
+}
+
+func submitCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "submit",
+		Usage:     "create the music video of a track at KIE and follow it; prints the MP4 task id",
+		ArgsUsage: " ",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "task-id", Usage: "the music task id (from Generate or Extend Music)", Required: true},
+			&cli.StringFlag{Name: "audio-id", Usage: "the track id (sunoData[].id)", Required: true},
+			&cli.StringFlag{Name: "author", Usage: "signature on the cover, at most 50 characters"},
+			&cli.StringFlag{Name: "domain", Usage: "watermark at the bottom, at most 50 characters"},
+			&cli.StringFlag{Name: "callback-url", Usage: "public URL where KIE POSTs the result (see `kiemv callbacks`)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the whole record as JSON"},
+			&cli.DurationFlag{Name: "first-poll", Value: 5 * time.Second, Usage: "delay before the first poll"},
+		},
+		Action: func(c *cli.Context) error {
+			g, err := readGlobals(c)
+			if err != nil {
+				return err
+			}
+			if c.NArg() > 0 {
+				return usagef("submit takes no arguments, got %q", c.Args().First())
+			}
+			o := submitOptions{JSON: c.Bool("json"), FirstPoll: c.Duration("first-poll"), Req: jobs.SubmitRequest{
+				MusicTaskID: c.String("task-id"), AudioID: c.String("audio-id"), Author: c.String("author"),
+				Domain: c.String("domain"), CallbackURL: c.String("callback-url")}}
+			return runSubmit(c.Context, g, o, c.App.Writer)
+		},
+	}
+}
+
+// runSubmit creates (at most once per audio) and follows one MP4 task.
+func runSubmit(ctx context.Context, g *globals, o submitOptions, stdout io.Writer) error {
+	if err := o.Req.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	if o.FirstPoll < 0 {
+		return usagef("--first-poll must not be negative")
+	}
+	k, err := g.kieClient()
+	if err != nil {
+		return err
+	}
+	conn, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	svc, err := g.service(conn, k)
+	if err != nil {
+		return err
+	}
+	svc.FirstPoll = o.FirstPoll
+	rec, created, err := svc.Submit(ctx, o.Req)
+	if err != nil {
+		return err
+	}
+	if !created {
+		g.Log.Info("audio was submitted before; following the existing task", "audio_id", o.Req.AudioID, "task_id", rec.TaskID, "state", rec.State)
+	}
+	if o.JSON {
+		return json.NewEncoder(stdout).Encode(rec)
+	}
+	_, err = fmt.Fprintln(stdout, rec.TaskID)
+	return err
+}

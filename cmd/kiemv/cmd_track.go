@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+func trackCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "track",
+		Usage:     "follow MP4 tasks created elsewhere (- reads ids from stdin)",
+		ArgsUsage: "ID... | -",
+		Action: func(c *cli.Context) error {
+			g, err := readGlobals(c)
+			if err != nil {
+				return err
+			}
+			ids, err := readIDs(c, os.Stdin)
+			if err != nil {
+				return err
+			}
+			return runTrack(c.Context, g, ids, c.App.Writer)
+		},
+	}
+}
+
+// runTrack follows each id and prints "<id> <state>" per line.
+func runTrack(ctx context.Context, g *globals, ids []string, stdout io.Writer) error {
+	k, err := g.kieClient() // the worker needs the key; refusing here catches a setup error early
+	if err != nil {
+		return err
+	}
+	conn, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	svc, err := g.service(conn, k)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		rec, created, err := svc.Track(ctx, id, 0)
+		if err != nil {
+			return fmt.Errorf("track %s: %w", id, err)
+		}
+		if !created {
+			g.Log.Info("already followed", "task_id", id, "state", rec.State)
+		}
+		fmt.Fprintf(stdout, "%s %s\n", rec.TaskID, rec.State)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/kiemv/kiemv/jobs"
+	"github.com/urfave/cli/v2"
+)
+
+func waitCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "wait",
+		Usage:     "block until each task is terminal; exit 0 only if all are downloaded",
+		ArgsUsage: "ID... | -",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "timeout", Usage: "give up after this long (0: wait forever)"},
+			&cli.DurationFlag{Name: "check-every", Value: 500 * time.Millisecond, Usage: "how often Redis is read"},
+		},
+		Action: func(c *cli.Context) error {
+			g, err := readGlobals(c)
+			if err != nil {
+				return err
+			}
+			ids, err := readIDs(c, os.Stdin)
+			if err != nil {
+				return err
+			}
+			if c.Duration("timeout") < 0 || c.Duration("check-every") <= 0 {
+				return usagef("--timeout must not be negative and --check-every must be positive")
+			}
+			return runWait(c.Context, g, ids, c.Duration("timeout"), c.Duration("check-every"), c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+// runWait blocks until every id is terminal (or the timeout), prints "<id> <state> <file>"
+// for each on stdout, and says on stderr why each that is not downloaded is not.
+func runWait(ctx context.Context, g *globals, ids []string, timeout, every time.Duration, stdout, stderr io.Writer) error {
+	conn, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	st := g.records(conn)
+	final := make(map[string]*jobs.Record, len(ids))
+	for len(final) < len(ids) {
+		for _, id := range ids {
+			if final[id] != nil {
+				continue
+			}
+			rec, err := st.Get(ctx, id)
+			if errors.Is(err, jobs.ErrNoRecord) {
+				return fmt.Errorf("kiemv does not follow mp4 task %s; start with `kiemv track %s`", id, id)
+			} else if err != nil && ctx.Err() == nil {
+				return err
+			}
+			if rec != nil && rec.State.Terminal() {
+				final[id] = rec
+			}
+		}
+		if len(final) == len(ids) {
+			break
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return waitSummary(context.WithoutCancel(ctx), st, ids, final, stdout, stderr, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return waitSummary(ctx, st, ids, final, stdout, stderr, nil)
+}
+
+func waitSummary(ctx context.Context, st jobs.Store, ids []string, final map[string]*jobs.Record, stdout, stderr io.Writer, cause error) error {
+	bad := 0
+	for _, id := range ids {
+		rec := final[id]
+		if rec == nil {
+			bad++
+			cur, err := st.Get(ctx, id)
+			state := "unknown"
+			if err == nil {
+				state = string(cur.State)
+			}
+			fmt.Fprintf(stdout, "%s %s\n", id, state)
+			fmt.Fprintf(stderr, "%s: still %s when waiting stopped (%v)\n", id, state, cause)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s %s %s\n", id, rec.State, rec.File)
+		if rec.State != jobs.StateDownloaded {
+			bad++
+			fmt.Fprintf(stderr, "%s: %s: %s\n", id, rec.State, rec.Error)
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d tasks were not downloaded", bad, len(ids))
+	}
+	return nil
+}

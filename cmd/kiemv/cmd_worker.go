@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/kiemv/kiemv/jobs"
+	"github.com/kiemv/kiemv/store"
+	"github.com/urfave/cli/v2"
+)
+
+// workerOptions are the flags of `kiemv worker`.
+type workerOptions struct {
+	Concurrency         int
+	DownloadConcurrency int
+	PollInterval        time.Duration
+	PollTimeout         time.Duration
+	NotFoundGrace       time.Duration
+	MaxVideoBytes       int64
+	ShutdownTimeout     time.Duration
+}
+
+func workerFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "concurrency", EnvVars: []string{"KIEMV_CONCURRENCY"}, Value: 50, Usage: "polls handled at once"},
+		&cli.IntFlag{Name: "download-concurrency", EnvVars: []string{"KIEMV_DOWNLOAD_CONCURRENCY"}, Value: 4, Usage: "downloads handled at once"},
+		&cli.DurationFlag{Name: "poll-interval", EnvVars: []string{"KIEMV_POLL_INTERVAL"}, Value: 30 * time.Second, Usage: "time between polls of one task (±10% jitter), at least 100ms"},
+		&cli.DurationFlag{Name: "poll-timeout", EnvVars: []string{"KIEMV_POLL_TIMEOUT"}, Value: 2 * time.Hour, Usage: "poll budget: a task still pending after this is timed_out"},
+		&cli.DurationFlag{Name: "not-found-grace", Value: 2 * time.Minute, Usage: "how long KIE may not know a task before it is failed"},
+		&cli.Int64Flag{Name: "max-video-bytes", Value: 4 << 30, Usage: "largest video accepted"},
+		&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "how long in-flight tasks may finish on SIGTERM"},
+	}
+}
+
+func readWorkerOptions(c *cli.Context) (workerOptions, error) {
+	o := workerOptions{Concurrency: c.Int("concurrency"), DownloadConcurrency: c.Int("download-concurrency"),
+		PollInterval: c.Duration("poll-interval"), PollTimeout: c.Duration("poll-timeout"),
+		NotFoundGrace: c.Duration("not-found-grace"), MaxVideoBytes: c.Int64("max-video-bytes"),
+		ShutdownTimeout: c.Duration("shutdown-timeout")}
+	switch {
+	case o.Concurrency < 1 || o.DownloadConcurrency < 1:
+		return o, usagef("--concurrency and --download-concurrency must be at least 1")
+	case o.PollInterval < 100*time.Millisecond:
+		return o, usagef("--poll-interval %v is below the 100ms minimum", o.PollInterval)
+	case o.PollTimeout <= 0 || o.NotFoundGrace <= 0 || o.ShutdownTimeout <= 0:
+		return o, usagef("--poll-timeout, --not-found-grace and --shutdown-timeout must be positive")
+	case o.MaxVideoBytes < 1:
+		return o, usagef("--max-video-bytes must be positive")
+	}
+	return o, nil
+}
+
+func workerCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "worker",
+		Usage: "run the Asynq servers that poll KIE and download videos",
+		Flags: workerFlags(),
+		Action: func(c *cli.Context) error {
+			g, err := readGlobals(c)
+			if err != nil {
+				return err
+			}
+			o, err := readWorkerOptions(c)
+			if err != nil {
+				return err
+			}
+			return runWorker(c.Context, g, o)
+		},
+	}
+}
+
+// runWorker serves polls and downloads until ctx ends (SIGINT/SIGTERM).
+func runWorker(ctx context.Context, g *globals, o workerOptions) error {
+	k, err := g.kieClient()
+	if err != nil {
+		return err
+	}
+	dir, err := store.NewDir(g.DownloadDir)
+	if err != nil {
+		return err
+	}
+	conn, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	lim, err := g.limiter(conn)
+	if err != nil {
+		return err
+	}
+	q := jobs.QueuesFor(g.Namespace)
+	recs := g.records(conn)
+	poller := &jobs.Poller{KIE: k, Store: recs, Limiter: lim, Enqueuer: conn.pool, Queues: q, Log: g.Log,
+		Config: jobs.PollConfig{Interval: o.PollInterval, Budget: o.PollTimeout, NotFoundGrace: o.NotFoundGrace}}
+	dl := &jobs.Downloader{KIE: k, Store: recs, Files: dir, Log: g.Log,
+		Config: jobs.DownloadConfig{MaxBytes: o.MaxVideoBytes}}
+	w := jobs.NewWorker(jobs.WorkerConfig{Redis: conn.opt, Queues: q, PollConcurrency: o.Concurrency,
+		DownloadConcurrency: o.DownloadConcurrency, PollInterval: o.PollInterval, ShutdownTimeout: o.ShutdownTimeout,
+		Backoff: jobs.Backoff{Base: min(time.Second, o.PollInterval)}, Log: g.Log}, poller, dl)
+	g.Log.Info("worker started", "redis", redactURL(g.RedisURL), "poll_queue", q.Poll, "download_queue", q.Download,
+		"concurrency", o.Concurrency, "download_concurrency", o.DownloadConcurrency, "poll_interval", o.PollInterval, "download_dir", g.DownloadDir)
+	err = w.Run(ctx)
+	g.Log.Info("worker stopped")
+	return err
+}

@@ -1,0 +1,212 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/kiemv/kiemv/jobs/kie"
+)
+
+// URLSource is the part of the KIE API the download handler needs to replace a dead URL.
+type URLSource interface {
+	VideoDetails(ctx context.Context, taskID string) (*kie.VideoRecord, error)
+	DownloadURL(ctx context.Context, fileURL string) (string, error)
+}
+
+// DownloadConfig tunes the download handler.
+type DownloadConfig struct {
+	MaxBytes    int64         // largest video accepted (default 4 GiB)
+	IdleTimeout time.Duration // a body that sends nothing for this long is cut (default 60s)
+}
+
+func (c DownloadConfig) withDefaults() DownloadConfig {
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 4 << 30
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = time.Minute
+	}
+	return c
+}
+
+// Downloader handles mp4:download tasks: it streams the video to a partial file, resumes
+// after a cut, verifies length and signature, and renames it into place.
+type Downloader struct {
+	KIE     URLSource
+	Store   Store
+	Files   Files
+	HTTP    *http.Client // default NewHTTPClient()
+	Config  DownloadConfig
+	Log     *slog.Logger
+	NowFunc func() time.Time
+}
+
+// ProcessTask implements asynq.Handler.
+func (d *Downloader) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	id, err := taskRecordID(t)
+	if err != nil {
+		return err
+	}
+	rec, err := d.Store.Get(ctx, id)
+	if errors.Is(err, ErrNoRecord) {
+		d.log().Warn("download for a task kiemv does not follow; dropping it", "task_id", id)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if rec.State != StateReady && rec.State != StateDownloading {
+		return nil // done already, or canceled
+	}
+	if rec.State == StateReady {
+		if rec, err = d.change(ctx, id, Change{To: StateDownloading}); rec == nil || err != nil {
+			return err
+		}
+	}
+	res, err := d.download(ctx, rec)
+	if err != nil {
+		return d.onError(ctx, id, err)
+	}
+	_, err = d.change(ctx, id, Change{To: StateDownloaded, File: d.Files.FinalPath(id), Bytes: res.size,
+		SHA256: res.sha256, DownloadedAt: d.now(), PartETag: "-", ClearError: true})
+	return err
+}
+
+// download fetches the file (or recognises one an earlier attempt committed), replacing a
+// dead URL with a fresh one from KIE once.
+func (d *Downloader) download(ctx context.Context, rec *Record) (result, error) {
+	id := rec.TaskID
+	if res, ok, err := d.committed(id); ok || err != nil {
+		return res, err
+	}
+	res, err := d.transfer(rec, rec.VideoURL).run(ctx)
+	if errors.Is(err, errURLDead) {
+		d.log().Info("video URL is dead; asking KIE for a fresh one", "task_id", id, "reason", err)
+		fresh, ferr := d.freshURL(ctx, id)
+		if ferr != nil {
+			return result{}, ferr
+		}
+		d.change(ctx, id, Change{VideoURL: fresh})
+		res, err = d.transfer(rec, fresh).run(ctx)
+	}
+	if err != nil {
+		return result{}, err
+	}
+	if _, err := d.Files.Commit(id); err != nil {
+		return result{}, fmt.Errorf("commit the file of %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// committed recognises a final file that an attempt renamed into place before it died:
+// files are only renamed after they were verified, so hashing it is enough.
+func (d *Downloader) committed(id string) (result, bool, error) {
+	f, err := os.Open(d.Files.FinalPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return result{}, false, nil
+	} else if err != nil {
+		return result{}, false, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return result{}, false, fmt.Errorf("read %s: %w", f.Name(), err)
+	}
+	d.Files.RemovePart(id)
+	return result{size: n, sha256: hex.EncodeToString(h.Sum(nil))}, true, nil
+}
+
+func (d *Downloader) transfer(rec *Record, url string) *transfer {
+	cfg := d.Config.withDefaults()
+	client := d.HTTP
+	if client == nil {
+		client = NewHTTPClient()
+	}
+	ctx := context.Background() // bookkeeping outlives a canceled attempt
+	return &transfer{files: d.Files, client: client, id: rec.TaskID, url: url, etag: rec.PartETag,
+		maxBytes: cfg.MaxBytes, idle: cfg.IdleTimeout,
+		saveETag: func(etag string) error {
+			if etag == "" {
+				etag = "-"
+			}
+			_, err := d.Store.Update(ctx, rec.TaskID, Change{PartETag: etag})
+			return err
+		},
+		progress: func(n int64) { d.Store.Update(ctx, rec.TaskID, Change{Bytes: n}) },
+	}
+}
+
+// freshURL asks KIE for the task's current video URL, then for a signed download link.
+func (d *Downloader) freshURL(ctx context.Context, id string) (string, error) {
+	vr, err := d.KIE.VideoDetails(ctx, id)
+	if err != nil {
+		if kie.IsTemporary(err) {
+			return "", fmt.Errorf("fresh URL for %s: %w", id, err)
+		}
+		return "", fmt.Errorf("%w: KIE gave no fresh URL for %s: %v", errURLDead, id, err)
+	}
+	if vr.VideoURL == "" {
+		return "", fmt.Errorf("%w: KIE's record of %s has no video URL any more", errURLDead, id)
+	}
+	signed, err := d.KIE.DownloadURL(ctx, vr.VideoURL)
+	if err != nil {
+		if kie.IsTemporary(err) {
+			return "", fmt.Errorf("download-url for %s: %w", id, err)
+		}
+		d.log().Warn("download-url refused; trying record-info's URL", "task_id", id, "reason", err)
+		return vr.VideoURL, nil
+	}
+	return signed, nil
+}
+
+// onError records what a failed attempt means: expired, failed for good, or retried later.
+func (d *Downloader) onError(ctx context.Context, id string, err error) error {
+	var pe *permanentError
+	switch {
+	case ctx.Err() != nil:
+		return err
+	case errors.Is(err, errURLDead):
+		msg := fmt.Sprintf("the video of mp4 task %s can no longer be fetched (%v); KIE keeps videos about 14 days", id, err)
+		d.change(ctx, id, Change{To: StateExpired, Error: msg})
+		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+	case errors.As(err, &pe):
+		msg := fmt.Sprintf("download of mp4 task %s refused: %v", id, err)
+		d.change(ctx, id, Change{To: StateFailed, Error: msg})
+		d.Files.RemovePart(id)
+		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+	case lastAttempt(ctx):
+		msg := fmt.Sprintf("download of mp4 task %s gave up after %d attempts, the last: %v; the partial file is kept; run `kiemv retry %s`", id, DownloadMaxRetry+1, err, id)
+		d.change(ctx, id, Change{To: StateFailed, Error: msg})
+		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+	}
+	d.change(ctx, id, Change{Error: err.Error()})
+	d.log().Warn("download attempt failed; will retry", "task_id", id, "error", err)
+	return err
+}
+
+func (d *Downloader) change(ctx context.Context, id string, ch Change) (*Record, error) {
+	return applyChange(ctx, d.Store, d.log(), id, ch)
+}
+
+func (d *Downloader) now() time.Time {
+	if d.NowFunc != nil {
+		return d.NowFunc()
+	}
+	return time.Now()
+}
+
+func (d *Downloader) log() *slog.Logger {
+	if d.Log != nil {
+		return d.Log
+	}
+	return slog.Default()
+}

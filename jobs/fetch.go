@@ -1,0 +1,244 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Errors of one transfer. errURLDead asks for a fresh URL; permanentError ends the record.
+var errURLDead = errors.New("video URL is gone")
+
+// permanentError marks a download failure that no retry can fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func permanent(format string, a ...any) error {
+	return &permanentError{err: fmt.Errorf(format, a...)}
+}
+
+// httpStatusError is a transient non-2xx answer from the file server.
+type httpStatusError struct {
+	status     int
+	retryAfter time.Duration
+}
+
+func (e *httpStatusError) Error() string { return fmt.Sprintf("video URL answered HTTP %d", e.status) }
+
+// RetryAfter is honoured by Backoff.RetryDelay.
+func (e *httpStatusError) RetryAfter() time.Duration { return e.retryAfter }
+
+// maxRedirects is how many redirects a video URL may take.
+const maxRedirects = 5
+
+// NewHTTPClient returns the client downloads use: no overall timeout (files are large; an
+// idle watchdog cuts stalled bodies instead), bounded dial/TLS/header waits, at most five
+// redirects, and only to http or https.
+func NewHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = 10 * time.Second
+	tr.ResponseHeaderTimeout = 30 * time.Second
+	tr.MaxIdleConnsPerHost = 16
+	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}
+}
+
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return permanent("video URL redirected more than %d times", maxRedirects)
+	}
+	if s := req.URL.Scheme; s != "http" && s != "https" {
+		return permanent("video URL redirected to a %q URL; only http and https are fetched", s)
+	}
+	return nil
+}
+
+// checkURL refuses anything but an absolute http(s) URL.
+func checkURL(raw string) error {
+	if !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {
+		return permanent("video URL %.80q is not an http or https URL", raw)
+	}
+	return nil
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// transfer is one attempt at bringing a video URL's bytes into the partial file.
+type transfer struct {
+	files    Files
+	client   *http.Client
+	id       string
+	url      string
+	etag     string // validator of the bytes already in the partial file
+	maxBytes int64
+	idle     time.Duration
+	saveETag func(etag string) error // persists the validator before new bytes are written
+	progress func(n int64)           // called about once a second with the bytes on disk
+}
+
+// result is what a finished transfer verified.
+type result struct {
+	size   int64
+	sha256 string
+}
+
+// run fetches the rest of the file (Range + If-Range when part of it is already there),
+// checks its signature and length, and returns its sha256. Memory use is one buffer.
+func (t *transfer) run(ctx context.Context) (result, error) {
+	if err := checkURL(t.url); err != nil {
+		return result{}, err
+	}
+	f, size, err := t.files.OpenPart(t.id)
+	if err != nil {
+		return result{}, fmt.Errorf("open partial file for %s: %w", t.id, err)
+	}
+	defer f.Close()
+	if t.etag == "" && size > 0 { // no validator: the bytes cannot be trusted to match
+		if err := restart(f); err != nil {
+			return result{}, err
+		}
+		size = 0
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
+	if err != nil {
+		return result{}, permanent("video URL of %s: %v", t.id, err)
+	}
+	if size > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", size))
+		req.Header.Set("If-Range", t.etag)
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		var pe *permanentError
+		if errors.As(err, &pe) {
+			return result{}, pe
+		}
+		return result{}, fmt.Errorf("GET video of %s: %w", t.id, err)
+	}
+	defer resp.Body.Close()
+	total, err := t.accept(resp, f, &size)
+	if err != nil {
+		return result{}, err
+	}
+	if t.maxBytes > 0 && total > t.maxBytes {
+		return result{}, permanent("video of %s is %d bytes, over the %d-byte cap (--max-video-bytes)", t.id, total, t.maxBytes)
+	}
+	h := sha256.New()
+	if size > 0 { // hash (and re-check) the bytes a previous attempt left
+		if err := hashPrefix(f.Name(), size, h); err != nil {
+			return result{}, err
+		}
+	} else if err := t.checkSignature(resp, h, f); err != nil {
+		return result{}, err
+	}
+	body := &watchdog{r: resp.Body, idle: t.idle, cancel: cancel}
+	limit := t.maxBytes
+	if limit <= 0 {
+		limit = 1 << 62
+	}
+	n, err := t.copy(f, io.LimitReader(body, limit-size+1), h, size)
+	got := size + n
+	if err != nil {
+		if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
+			err = c
+		}
+		return result{}, fmt.Errorf("download of %s cut after %d bytes: %w", t.id, got, err)
+	}
+	if got > limit {
+		return result{}, permanent("video of %s is larger than the %d-byte cap (--max-video-bytes)", t.id, limit)
+	}
+	if total >= 0 && got != total {
+		return result{}, fmt.Errorf("download of %s ended at %d of %d bytes", t.id, got, total)
+	}
+	return result{size: got, sha256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// accept checks the response status and returns the full length of the file (-1 if unknown).
+// When the server sends the whole file instead of the asked range, the part is emptied.
+func (t *transfer) accept(resp *http.Response, f *os.File, size *int64) (int64, error) {
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != *size {
+			return 0, fmt.Errorf("video URL of %s answered Range bytes=%d- with Content-Range %q", t.id, *size, resp.Header.Get("Content-Range"))
+		}
+		return total, nil
+	case http.StatusOK:
+		if *size > 0 {
+			if err := restart(f); err != nil {
+				return 0, err
+			}
+			*size = 0
+		}
+		if err := t.saveETag(strongETag(resp.Header.Get("ETag"))); err != nil {
+			return 0, err
+		}
+		return resp.ContentLength, nil
+	case http.StatusRequestedRangeNotSatisfiable: // the part is longer than the file: start over
+		restart(f)
+		return 0, fmt.Errorf("video URL of %s refused Range bytes=%d-; starting over", t.id, *size)
+	case http.StatusForbidden, http.StatusNotFound, http.StatusGone:
+		return 0, fmt.Errorf("%w: HTTP %d for %s", errURLDead, resp.StatusCode, t.id)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500 {
+		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return 0, &httpStatusError{status: resp.StatusCode, retryAfter: time.Duration(ra) * time.Second}
+	}
+	return 0, permanent("video URL of %s answered HTTP %d", t.id, resp.StatusCode)
+}
+
+// checkSignature reads the first 12 bytes and refuses anything that is not an MP4 (ftyp).
+func (t *transfer) checkSignature(resp *http.Response, h io.Writer, f *os.File) error {
+	head := make([]byte, 12)
+	n, err := io.ReadFull(resp.Body, head)
+	if err != nil || string(head[4:8]) != "ftyp" {
+		return permanent("video URL of %s did not return an MP4 (Content-Type %q, first bytes %q)", t.id, resp.Header.Get("Content-Type"), head[:n])
+	}
+	if _, err := f.Write(head); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	h.Write(head)
+	return nil
+}
+
+// copy streams body into f and h, reporting progress about once a second.
+func (t *transfer) copy(f *os.File, body io.Reader, h io.Writer, start int64) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var n int64
+	last := time.Now()
+	for {
+		m, rerr := body.Read(buf)
+		if m > 0 {
+			if _, err := f.Write(buf[:m]); err != nil {
+				return n, fmt.Errorf("write %s: %w", f.Name(), err)
+			}
+			h.Write(buf[:m])
+			n += int64(m)
+			if t.progress != nil && time.Since(last) >= time.Second {
+				last = time.Now()
+				t.progress(start + n)
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		} else if rerr != nil {
+			return n, rerr
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package kiesim
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+	"unicode/utf8"
+)
+
+// maxTextLen is the documented limit of author and domainName, in characters.
+const maxTextLen = 50
+
+// createRequest is the body of POST /api/v1/mp4/generate.
+type createRequest struct {
+	TaskID      string `json:"taskId"`
+	AudioID     string `json:"audioId"`
+	CallBackURL string `json:"callBackUrl"`
+	Author      string `json:"author"`
+	DomainName  string `json:"domainName"`
+}
+
+// handleCreate serves POST /api/v1/mp4/generate. Order: injected fault (FailNextCreates),
+// rate limit, body validation, duplicate check, then a new task.
+func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	fault := FaultNone
+	if len(s.createFaults) > 0 {
+		fault = s.createFaults[0]
+		s.createFaults = s.createFaults[1:]
+	}
+	s.mu.Unlock()
+	if s.answerFault(w, r, fault) {
+		return
+	}
+
+	if refused, mode := s.admitCreate(); refused {
+		if mode == Rate430 {
+			writeJSON(w, http.StatusOK, 430, "call frequency too high", nil)
+			return
+		}
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusTooManyRequests, 429, "rate limited", nil)
+		return
+	}
+
+	var req createRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusOK, 400, "Invalid request body: "+err.Error(), nil)
+		return
+	}
+	if msg := validateCreate(&req); msg != "" {
+		writeJSON(w, http.StatusOK, 422, msg, nil)
+		return
+	}
+
+	s.mu.Lock()
+	key := req.TaskID + "\x00" + req.AudioID
+	if existing, dup := s.byRequest[key]; dup {
+		s.mu.Unlock()
+		var data any
+		if s.cfg.DuplicateWithID {
+			data = map[string]string{"taskId": existing}
+		}
+		writeJSON(w, http.StatusOK, 409, "Mp4 record already exists", data)
+		return
+	}
+	t := s.newTask(s.newTaskID(), req.AudioID, s.fateFor(req.AudioID))
+	t.musicTaskID, t.callbackURL = req.TaskID, req.CallBackURL
+	t.author, t.domainName = req.Author, req.DomainName
+	s.tasks[t.id] = t
+	s.byRequest[key] = t.id
+	s.byAudio[req.AudioID] = t.id
+	s.stats.Creates[req.AudioID]++
+	s.scheduleCallback(t)
+	s.mu.Unlock()
+	ok(w, map[string]string{"taskId": t.id})
+}
+
+// scheduleCallback is where the MP4 callback (a POST of
+// {"code":200,"msg":...,"data":{"task_id","video_url"}} to t.callbackURL, HMAC-signed when
+// configured, at t.readyAt) will be arranged. Callbacks are not simulated yet.
+// The caller holds s.mu.
+func (s *Sim) scheduleCallback(t *task) { _ = t }
+
+// validateCreate returns a validation message for req, or "" if it is acceptable.
+func validateCreate(req *createRequest) string {
+	switch {
+	case req.TaskID == "":
+		return "taskId is required"
+	case req.AudioID == "":
+		return "audioId is required"
+	case req.CallBackURL == "":
+		return "callBackUrl is required"
+	case !isHTTPURL(req.CallBackURL):
+		return "callBackUrl is invalid"
+	case utf8.RuneCountInString(req.Author) > maxTextLen:
+		return "author cannot exceed 50 characters"
+	case utf8.RuneCountInString(req.DomainName) > maxTextLen:
+		return "domainName cannot exceed 50 characters"
+	}
+	return ""
+}
+
+// isHTTPURL reports whether s is an absolute http(s) URL with a host.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// admitCreate applies the sliding-window create limit. It reports whether the create is
+// refused and, if so, how to refuse it.
+func (s *Sim) admitCreate() (refused bool, mode RateMode) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.CreateLimit < 0 {
+		return false, 0
+	}
+	now := s.now()
+	if s.creates.count(now, s.cfg.CreateWindow) < s.cfg.CreateLimit {
+		s.creates.add(now)
+		return false, 0
+	}
+	s.stats.RateLimited++
+	mode = s.cfg.RateLimitMode
+	if mode == RateAlternate {
+		mode = Rate429
+		if s.refusals%2 == 1 {
+			mode = Rate430
+		}
+	}
+	s.refusals++
+	return true, mode
+}
+
+// window holds event times for a sliding-window count, oldest first.
+type window struct {
+	times []time.Time
+	head  int
+}
+
+// add records an event at t.
+func (w *window) add(t time.Time) { w.times = append(w.times, t) }
+
+// count drops events at or before now-d and returns how many remain.
+func (w *window) count(now time.Time, d time.Duration) int {
+	cutoff := now.Add(-d)
+	for w.head < len(w.times) && !w.times[w.head].After(cutoff) {
+		w.head++
+	}
+	if w.head > 1024 && w.head*2 > len(w.times) {
+		w.times = append(w.times[:0], w.times[w.head:]...)
+		w.head = 0
+	}
+	return len(w.times) - w.head
+}
+
+// fixedCount is a per-key counter for one whole second.
+type fixedCount struct {
+	second int64
+	n      int
+}

@@ -1,0 +1,134 @@
+package kiesim
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// handleRecordInfo serves GET /api/v1/mp4/record-info?taskId=. Order: counters, the
+// RecordInfoLimit, unknown task (422 "recordInfo is null"), the task's PollFaults, the record.
+func (s *Sim) handleRecordInfo(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("taskId")
+	now := s.now()
+
+	s.mu.Lock()
+	if id != "" {
+		s.stats.Polls[id]++
+	}
+	s.riSliding.add(now)
+	if n := s.riSliding.count(now, time.Second); n > s.stats.MaxRecordInfoPerSecond {
+		s.stats.MaxRecordInfoPerSecond = n
+	}
+	if s.overRecordInfoLimit(r.Header.Get("Authorization"), now) {
+		if id != "" {
+			s.stats.PollFaults[id]++
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, 405, "rate limit exceeded", nil)
+		return
+	}
+	if id == "" {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, 422, "taskId is required", nil)
+		return
+	}
+	t := s.tasks[id]
+	if t == nil {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, 422, "recordInfo is null", nil)
+		return
+	}
+	fault := FaultNone
+	if t.polls < len(t.fate.PollFaults) {
+		fault = t.fate.PollFaults[t.polls]
+	}
+	t.polls++
+	if fault != FaultNone {
+		s.stats.PollFaults[id]++
+	}
+	s.mu.Unlock()
+
+	if s.answerFault(w, r, fault) {
+		return
+	}
+	s.mu.Lock()
+	rec := t.record(s.now(), baseURL(r))
+	s.mu.Unlock()
+	ok(w, rec)
+}
+
+// overRecordInfoLimit counts a record-info call for key in the current fixed second and
+// reports whether it exceeds Config.RecordInfoLimit. The caller holds s.mu.
+func (s *Sim) overRecordInfoLimit(key string, now time.Time) bool {
+	if s.cfg.RecordInfoLimit <= 0 {
+		return false
+	}
+	sec := now.Unix()
+	c := s.riFixed[key]
+	if c.second != sec {
+		c = fixedCount{second: sec}
+	}
+	c.n++
+	s.riFixed[key] = c
+	return c.n > s.cfg.RecordInfoLimit
+}
+
+// handleDownloadURL serves POST /api/v1/common/download-url {"url":...}: for a ready video
+// URL of this simulator it returns a fresh signed URL (valid 20 minutes) as a plain string.
+func (s *Sim) handleDownloadURL(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.stats.DownloadURLCalls++
+	s.mu.Unlock()
+
+	var req struct {
+		URL string `json:"url"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusOK, 400, "Invalid request body: "+err.Error(), nil)
+		return
+	}
+	if req.URL == "" {
+		writeJSON(w, http.StatusOK, 422, "url is required", nil)
+		return
+	}
+	id, found := fileIDFromURL(req.URL)
+	now := s.now()
+	s.mu.Lock()
+	t := s.tasks[id]
+	if !found || t == nil || !t.hasVideo(now) {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, 422, "url is not a kie-generated file", nil)
+		return
+	}
+	sig := t.sign(now)
+	s.mu.Unlock()
+	ok(w, baseURL(r)+fileURLPath(id)+"?sig="+sig)
+}
+
+// fileIDFromURL extracts the task id from an absolute http(s) URL of a simulator video.
+func fileIDFromURL(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", false
+	}
+	return fileIDFromPath(u.Path)
+}
+
+// fileIDFromPath extracts the task id from /files/<id>.mp4.
+func fileIDFromPath(p string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, PathFiles)
+	if !ok {
+		return "", false
+	}
+	id, ok := strings.CutSuffix(rest, ".mp4")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return "", false
+	}
+	return id, true
+}
+
+// handleCredit serves GET /api/v1/chat/credit.
+func (s *Sim) handleCredit(w http.ResponseWriter, _ *http.Request) { ok(w, Credit) }

@@ -1,0 +1,59 @@
+package kiesim
+
+import "maps"
+
+// Stats counts what the simulator has seen. Stats() returns a deep copy.
+type Stats struct {
+	// CreateCalls counts every POST to /api/v1/mp4/generate, refused ones included.
+	CreateCalls int
+	// Creates counts accepted creates (new tasks) per audioId; a 409 duplicate does not count.
+	Creates map[string]int
+	// RateLimited counts creates refused by the create rate limit (not injected Fault429s).
+	RateLimited int
+	// Polls counts record-info calls per requested task id, faulted and refused ones included.
+	Polls map[string]int
+	// PollFaults counts faults injected per task: PollFaults answered (other than FaultNone)
+	// plus RecordInfoLimit refusals.
+	PollFaults map[string]int
+	// Downloads counts GETs of each task's file (HEADs excluded).
+	Downloads map[string]int
+	// BytesServed counts the video body bytes written per task.
+	BytesServed map[string]int64
+	// DownloadURLCalls counts POSTs to /api/v1/common/download-url.
+	DownloadURLCalls int
+	// MaxRecordInfoPerSecond is the most record-info calls (all tasks and keys) seen in any
+	// sliding 1 s window, whether or not a limit is set.
+	MaxRecordInfoPerSecond int
+}
+
+// newStats returns Stats with empty maps.
+func newStats() Stats {
+	return Stats{
+		Creates:     map[string]int{},
+		Polls:       map[string]int{},
+		PollFaults:  map[string]int{},
+		Downloads:   map[string]int{},
+		BytesServed: map[string]int64{},
+	}
+}
+
+// Stats returns a snapshot of the counters that later calls don't change.
+func (s *Sim) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.stats
+	c.Creates = maps.Clone(s.stats.Creates)
+	c.Polls = maps.Clone(s.stats.Polls)
+	c.PollFaults = maps.Clone(s.stats.PollFaults)
+	c.Downloads = maps.Clone(s.stats.Downloads)
+	c.BytesServed = maps.Clone(s.stats.BytesServed)
+	return c
+}
+
+// TaskFor returns the MP4 task id most recently created (or added) for audioID.
+func (s *Sim) TaskFor(audioID string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byAudio[audioID]
+	return id, ok
+}

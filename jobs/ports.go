@@ -1,0 +1,56 @@
+package jobs
+
+import (
+	"context"
+	"os"
+	"time"
+)
+
+// Store keeps Records. store.Records implements it on Redis.
+type Store interface {
+	// Create inserts rec unless a record with rec.TaskID exists; it reports whether it did.
+	Create(ctx context.Context, rec *Record) (bool, error)
+	// Get returns the record with that id, or an error wrapping ErrNoRecord.
+	Get(ctx context.Context, id string) (*Record, error)
+	// Update applies ch atomically and returns the record as it is afterwards. When ch.To is
+	// set, the current state must be one of SourcesOf(ch.To), or the error wraps ErrConflict
+	// and nothing is written. UpdatedAt is always set.
+	Update(ctx context.Context, id string, ch Change) (*Record, error)
+	// List returns up to limit records, newest first; state "" means every state.
+	List(ctx context.Context, state State, limit int) ([]*Record, error)
+	// ReserveAudio claims the right to create the MP4 task for an audio key. If a task was
+	// already created for it, it returns that task's id. If another caller holds a live
+	// claim, ok is false and existing is "". The claim lapses after ttl.
+	ReserveAudio(ctx context.Context, key string, ttl time.Duration) (existing string, ok bool, err error)
+	// BindAudio records that the MP4 task id was created for key, for good.
+	BindAudio(ctx context.Context, key, id string) error
+	// ReleaseAudio drops a claim whose create failed, so that a later submit may try again.
+	ReleaseAudio(ctx context.Context, key string) error
+}
+
+// Files is the download directory. store.Dir implements it.
+type Files interface {
+	// OpenPart opens (creating if needed) the partial file for id, positioned at its end, and
+	// returns its current size.
+	OpenPart(id string) (f *os.File, size int64, err error)
+	// Commit fsyncs the partial file of id, renames it to its final name, fsyncs the directory
+	// and returns the final path.
+	Commit(id string) (string, error)
+	// RemovePart deletes the partial file of id, if any.
+	RemovePart(id string) error
+	// FinalPath is where the verified file of id lives.
+	FinalPath(id string) string
+}
+
+// Names of the limits a Limiter knows.
+const (
+	LimitCreate     = "create"      // POST /api/v1/mp4/generate, per account
+	LimitRecordInfo = "record-info" // GET /api/v1/mp4/record-info, per key
+)
+
+// Limiter is a rate limiter shared by every worker and CLI. store.Limiter implements it.
+type Limiter interface {
+	// Allow takes one token from the named limit. It returns 0 when the call may go ahead
+	// now, or how long to wait before asking again.
+	Allow(ctx context.Context, name string) (time.Duration, error)
+}

@@ -1,0 +1,94 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/kiemv/kiemv/jobs/kie"
+)
+
+// notReadyError says KIE is still making the video: the poll is simply due again after a
+// delay. It is not a failure and uses up no retry.
+type notReadyError struct {
+	id    string
+	delay time.Duration
+}
+
+func (e *notReadyError) Error() string {
+	return fmt.Sprintf("mp4 task %s not ready yet; next poll in %v", e.id, e.delay.Round(time.Millisecond))
+}
+
+// rateLimitedError says the shared limiter or KIE asked us to wait. Not a failure either.
+type rateLimitedError struct {
+	delay time.Duration
+	cause string
+}
+
+func (e *rateLimitedError) Error() string {
+	return fmt.Sprintf("rate limited by %s; trying again in %v", e.cause, e.delay.Round(time.Millisecond))
+}
+
+// Backoff computes retry delays. It is the RetryDelayFunc and IsFailure of both servers.
+type Backoff struct {
+	Base time.Duration // delay after the first transient failure (default 1s)
+	Max  time.Duration // cap on the delay (default 5m)
+}
+
+func (b Backoff) withDefaults() Backoff {
+	if b.Base <= 0 {
+		b.Base = time.Second
+	}
+	if b.Max <= 0 {
+		b.Max = 5 * time.Minute
+	}
+	return b
+}
+
+// RetryDelay is an asynq.RetryDelayFunc. Not-ready and rate-limited errors carry their own
+// delay; a lost lease is retried at once; anything else backs off exponentially (Base·2ⁿ,
+// capped at Max) with ±25 % jitter, and never sooner than KIE's Retry-After.
+func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	b = b.withDefaults()
+	var nr *notReadyError
+	var rl *rateLimitedError
+	switch {
+	case errors.As(err, &nr):
+		return nr.delay
+	case errors.As(err, &rl):
+		return rl.delay
+	case errors.Is(err, asynq.ErrLeaseExpired):
+		return b.Base
+	}
+	d := b.Max
+	if n < 30 && b.Base<<n < b.Max && b.Base<<n > 0 {
+		d = b.Base << n
+	}
+	d = jitter(d, 0.25)
+	if ra := kie.RetryAfterOf(err); ra > d {
+		d = ra
+	}
+	var h interface{ RetryAfter() time.Duration }
+	if errors.As(err, &h) && h.RetryAfter() > d {
+		d = h.RetryAfter()
+	}
+	return d
+}
+
+// IsFailure is an asynq IsFailure func: a poll that found the video pending, a wait imposed
+// by a rate limit, and a lease lost to a crashed worker are not failures and use up no retry.
+func IsFailure(err error) bool {
+	var nr *notReadyError
+	var rl *rateLimitedError
+	return err != nil && !errors.As(err, &nr) && !errors.As(err, &rl) && !errors.Is(err, asynq.ErrLeaseExpired)
+}
+
+// jitter returns d moved by a random fraction of at most ±frac.
+func jitter(d time.Duration, frac float64) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d + time.Duration((rand.Float64()*2-1)*frac*float64(d))
+}

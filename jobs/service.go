@@ -1,0 +1,246 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/kiemv/kiemv/jobs/kie"
+)
+
+// Service is what the CLI and the demo use to start following tasks: submit (create at KIE,
+// then follow), track (follow a task created elsewhere) and retry.
+type Service struct {
+	KIE      kie.API
+	Store    Store
+	Limiter  Limiter
+	Enqueuer Enqueuer
+	Queues   Queues
+	// FirstPoll is the delay before the first poll of a submitted task (default 30s).
+	FirstPoll time.Duration
+	// ClearTask, when set, deletes a finished (archived) Asynq task so that retry can
+	// enqueue a new one under the same TaskID. (*asynq.Inspector).DeleteTask fits.
+	ClearTaskFunc func(queue, taskID string) error
+	Log           *slog.Logger
+}
+
+// SubmitRequest is what `kiemv submit` sends to KIE.
+type SubmitRequest struct {
+	MusicTaskID string // --task-id
+	AudioID     string // --audio-id
+	Author      string // --author, at most 50 characters
+	Domain      string // --domain, at most 50 characters
+	CallbackURL string // --callback-url
+}
+
+// Validate checks a request before anything is sent anywhere.
+func (r SubmitRequest) Validate() error {
+	if err := ValidateID("music task id (--task-id)", r.MusicTaskID); err != nil {
+		return err
+	}
+	if err := ValidateID("audio id (--audio-id)", r.AudioID); err != nil {
+		return err
+	}
+	if n := len([]rune(r.Author)); n > 50 {
+		return fmt.Errorf("%w: --author is %d characters; KIE allows 50", ErrBadID, n)
+	}
+	if n := len([]rune(r.Domain)); n > 50 {
+		return fmt.Errorf("%w: --domain is %d characters; KIE allows 50", ErrBadID, n)
+	}
+	return nil
+}
+
+// AudioKey names the MP4 video of one audio with one author and domain: a second submit of
+// the same key returns the first task instead of paying KIE twice.
+func AudioKey(audioID, author, domain string) string {
+	sum := sha256.Sum256([]byte(author + "\x00" + domain))
+	return audioID + ":" + hex.EncodeToString(sum[:8])
+}
+
+// claimTTL bounds how long a submit may hold an audio claim while it talks to KIE.
+const claimTTL = 2 * time.Minute
+
+// createAttempts bounds how often submit tries a create that failed transiently.
+const createAttempts = 5
+
+// Submit creates the MP4 task at KIE (at most once per audio key) and follows it. When the
+// audio was submitted before, it returns the existing record and created is false.
+func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, created bool, err error) {
+	if err := req.Validate(); err != nil {
+		return nil, false, err
+	}
+	key := AudioKey(req.AudioID, req.Author, req.Domain)
+	deadline := time.Now().Add(claimTTL)
+	for {
+		existing, ok, err := s.Store.ReserveAudio(ctx, key, claimTTL)
+		if err != nil {
+			return nil, false, fmt.Errorf("reserve audio %s: %w", req.AudioID, err)
+		}
+		if existing != "" {
+			rec, _, err := s.Track(ctx, existing, 0)
+			return rec, false, err
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, false, fmt.Errorf("another submit of audio %s has been creating its video for over %v; try again later", req.AudioID, claimTTL)
+		}
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return nil, false, err
+		}
+	}
+	id, err := s.create(ctx, req)
+	if err != nil {
+		s.Store.ReleaseAudio(context.WithoutCancel(ctx), key)
+		return nil, false, err
+	}
+	if err := s.Store.BindAudio(ctx, key, id); err != nil {
+		return nil, false, fmt.Errorf("KIE created mp4 task %s but kiemv could not save it (%v); run `kiemv track %s`", id, err, id)
+	}
+	rec, _, err = s.follow(ctx, &Record{TaskID: id, MusicTaskID: req.MusicTaskID, AudioID: req.AudioID}, s.firstPoll())
+	return rec, err == nil, err
+}
+
+// create calls KIE's create endpoint within the shared limit, retrying rate limits and
+// transient errors a few times. A duplicate that names the existing task counts as success.
+func (s *Service) create(ctx context.Context, req SubmitRequest) (string, error) {
+	kreq := kie.CreateRequest{TaskID: req.MusicTaskID, AudioID: req.AudioID, CallBackURL: req.CallbackURL,
+		Author: req.Author, DomainName: req.Domain}
+	var last error
+	for attempt := 0; attempt < createAttempts; {
+		wait, err := s.Limiter.Allow(ctx, LimitCreate)
+		if err != nil {
+			return "", fmt.Errorf("create limiter: %w", err)
+		}
+		if wait > 0 {
+			if err := sleep(ctx, wait); err != nil {
+				return "", err
+			}
+			continue
+		}
+		id, err := s.KIE.CreateVideo(ctx, kreq)
+		var apiErr *kie.APIError
+		switch {
+		case err == nil:
+			return id, nil
+		case errors.As(err, &apiErr) && apiErr.Duplicate():
+			if apiErr.ExistingTaskID != "" {
+				return apiErr.ExistingTaskID, nil
+			}
+			return "", fmt.Errorf("KIE already has an MP4 for audio %s (%v) but did not say its id; find it and run `kiemv track <mp4 task id>`", req.AudioID, err)
+		case kie.IsRateLimited(err): // refused, not queued: wait and send again (not counted)
+			last = err
+			d := kie.RetryAfterOf(err)
+			if d <= 0 {
+				d = time.Second
+			}
+			if err := sleep(ctx, jitter(d, 0.2)); err != nil {
+				return "", err
+			}
+		case kie.IsTemporary(err) && ctx.Err() == nil:
+			last = err
+			attempt++
+			if err := sleep(ctx, jitter(time.Duration(attempt)*time.Second, 0.25)); err != nil {
+				return "", err
+			}
+		default:
+			return "", fmt.Errorf("create the video of audio %s: %w", req.AudioID, err)
+		}
+	}
+	return "", fmt.Errorf("create the video of audio %s failed %d times, the last: %w; try again later", req.AudioID, createAttempts, last)
+}
+
+// Track follows an MP4 task created elsewhere, polling first after delay. It is idempotent:
+// tracking a followed task re-queues its poll if that was lost, and changes nothing else.
+func (s *Service) Track(ctx context.Context, id string, delay time.Duration) (*Record, bool, error) {
+	if err := ValidateID("mp4 task id", id); err != nil {
+		return nil, false, err
+	}
+	return s.follow(ctx, &Record{TaskID: id}, delay)
+}
+
+// follow stores rec (unless it exists) and makes sure its next task is queued. It reports
+// whether the record is new.
+func (s *Service) follow(ctx context.Context, rec *Record, delay time.Duration) (*Record, bool, error) {
+	now := time.Now().UTC()
+	rec.State, rec.CreatedAt, rec.UpdatedAt = StatePending, now, now
+	created, err := s.Store.Create(ctx, rec)
+	if err != nil {
+		return nil, false, fmt.Errorf("save record %s: %w", rec.TaskID, err)
+	}
+	cur, err := s.Store.Get(ctx, rec.TaskID)
+	if err != nil {
+		return nil, false, err
+	}
+	var task *asynq.Task
+	switch cur.State {
+	case StatePending:
+		task = NewPollTask(cur.TaskID, s.Queues, delay)
+	case StateReady, StateDownloading:
+		task = NewDownloadTask(cur.TaskID, s.Queues, time.Hour)
+	default:
+		return cur, created, nil
+	}
+	if _, err := s.Enqueuer.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil, false, fmt.Errorf("queue the %s task of %s: %w; run `kiemv track %s` again", task.Type(), cur.TaskID, err, cur.TaskID)
+	}
+	return cur, created, nil
+}
+
+// Retry puts a record that ended without a file back to pending and polls it at once.
+func (s *Service) Retry(ctx context.Context, id string) (*Record, error) {
+	if err := ValidateID("mp4 task id", id); err != nil {
+		return nil, err
+	}
+	rec, err := s.Store.Update(ctx, id, Change{To: StatePending, ClearError: true, RetriedAt: time.Now().UTC()})
+	if err != nil {
+		return nil, fmt.Errorf("retry %s: %w (only failed, timed_out, expired and canceled records can be retried)", id, err)
+	}
+	if s.ClearTaskFunc != nil {
+		s.ClearTaskFunc(s.Queues.Poll, PollTaskID(id))
+		s.ClearTaskFunc(s.Queues.Download, DownloadTaskID(id))
+	}
+	rec, _, err = s.follow(ctx, rec, 0)
+	return rec, err
+}
+
+func (s *Service) firstPoll() time.Duration {
+	if s.FirstPoll > 0 {
+		return s.FirstPoll
+	}
+	return 30 * time.Second
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Cancel stops following a task that has not ended, and removes its queued tasks.
+func (s *Service) Cancel(ctx context.Context, id string) (*Record, error) {
+	if err := ValidateID("mp4 task id", id); err != nil {
+		return nil, err
+	}
+	rec, err := s.Store.Update(ctx, id, Change{To: StateCanceled, Error: "canceled by an operator"})
+	if err != nil {
+		return nil, fmt.Errorf("cancel %s: %w (only pending, ready and downloading records can be canceled)", id, err)
+	}
+	if s.ClearTaskFunc != nil {
+		s.ClearTaskFunc(s.Queues.Poll, PollTaskID(id))
+		s.ClearTaskFunc(s.Queues.Download, DownloadTaskID(id))
+	}
+	return rec, nil
+}

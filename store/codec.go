@@ -1,0 +1,168 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/kiemv/kiemv/jobs"
+)
+
+// Hash field names of a record, the snake_case names of the JSON record.
+const (
+	fTaskID       = "task_id"
+	fMusicTaskID  = "music_task_id"
+	fAudioID      = "audio_id"
+	fState        = "state"
+	fKIEStatus    = "kie_status"
+	fPolls        = "polls"
+	fVideoURL     = "video_url"
+	fFile         = "file"
+	fBytes        = "bytes"
+	fSHA256       = "sha256"
+	fError        = "error"
+	fCreatedAt    = "created_at"
+	fUpdatedAt    = "updated_at"
+	fCompletedAt  = "completed_at"
+	fDownloadedAt = "downloaded_at"
+)
+
+// fields collects hash field/value pairs, skipping zero values (absent fields read back as
+// zero, as in the JSON record).
+type fields []any
+
+func (f *fields) str(name, v string) {
+	if v != "" {
+		*f = append(*f, name, v)
+	}
+}
+
+func (f *fields) int(name string, v int64) {
+	if v != 0 {
+		*f = append(*f, name, strconv.FormatInt(v, 10))
+	}
+}
+
+func (f *fields) time(name string, v time.Time) {
+	if !v.IsZero() {
+		*f = append(*f, name, formatTime(v))
+	}
+}
+
+// formatTime is how times are stored: RFC 3339 with nanoseconds, in UTC.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// score is the sorted-set score of a record created at t: unix milliseconds.
+func score(t time.Time) float64 { return float64(t.UnixMilli()) }
+
+// recordFields returns every non-zero field of rec.
+func recordFields(rec *jobs.Record) fields {
+	var f fields
+	f.str(fTaskID, rec.TaskID)
+	f.str(fMusicTaskID, rec.MusicTaskID)
+	f.str(fAudioID, rec.AudioID)
+	f.str(fState, string(rec.State))
+	f.str(fKIEStatus, rec.KIEStatus)
+	f.int(fPolls, int64(rec.Polls))
+	f.str(fVideoURL, rec.VideoURL)
+	f.str(fFile, rec.File)
+	f.int(fBytes, rec.Bytes)
+	f.str(fSHA256, rec.SHA256)
+	f.str(fError, rec.Error)
+	f.time(fCreatedAt, rec.CreatedAt)
+	f.time(fUpdatedAt, rec.UpdatedAt)
+	f.time(fCompletedAt, rec.CompletedAt)
+	f.time(fDownloadedAt, rec.DownloadedAt)
+	return f
+}
+
+// changeFields returns the fields ch sets with HSET: everything but the state, the polls
+// counter, the error removal and updated_at, which the update script handles itself.
+func changeFields(ch jobs.Change) fields {
+	var f fields
+	f.str(fKIEStatus, ch.KIEStatus)
+	f.str(fVideoURL, ch.VideoURL)
+	f.str(fFile, ch.File)
+	f.int(fBytes, ch.Bytes)
+	f.str(fSHA256, ch.SHA256)
+	f.str(fError, ch.Error)
+	f.time(fCompletedAt, ch.CompletedAt)
+	f.time(fDownloadedAt, ch.DownloadedAt)
+	return f
+}
+
+// decodeRecord turns a record hash into a Record. id names the record in errors.
+func decodeRecord(id string, h map[string]string) (*jobs.Record, error) {
+	rec := &jobs.Record{
+		TaskID:      h[fTaskID],
+		MusicTaskID: h[fMusicTaskID],
+		AudioID:     h[fAudioID],
+		State:       jobs.State(h[fState]),
+		KIEStatus:   h[fKIEStatus],
+		VideoURL:    h[fVideoURL],
+		File:        h[fFile],
+		SHA256:      h[fSHA256],
+		Error:       h[fError],
+	}
+	if rec.TaskID == "" {
+		rec.TaskID = id
+	}
+	var err error
+	bad := func(field string, e error) {
+		if err == nil && e != nil {
+			err = fmt.Errorf("record %s: field %s in Redis is corrupt: %w", id, field, e)
+		}
+	}
+	var polls int64
+	polls, e := parseInt(h[fPolls])
+	bad(fPolls, e)
+	rec.Polls = int(polls)
+	rec.Bytes, e = parseInt(h[fBytes])
+	bad(fBytes, e)
+	rec.CreatedAt, e = parseTime(h[fCreatedAt])
+	bad(fCreatedAt, e)
+	rec.UpdatedAt, e = parseTime(h[fUpdatedAt])
+	bad(fUpdatedAt, e)
+	rec.CompletedAt, e = parseTime(h[fCompletedAt])
+	bad(fCompletedAt, e)
+	rec.DownloadedAt, e = parseTime(h[fDownloadedAt])
+	bad(fDownloadedAt, e)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.State.Valid() {
+		return nil, fmt.Errorf("record %s: field state in Redis is corrupt: unknown state %q", id, h[fState])
+	}
+	return rec, nil
+}
+
+// decodePairs turns a flat [field, value, …] reply (HGETALL inside a script) into a map.
+func decodePairs(vals []any) (map[string]string, error) {
+	if len(vals)%2 != 0 {
+		return nil, fmt.Errorf("odd number of hash fields in script reply: %d", len(vals))
+	}
+	h := make(map[string]string, len(vals)/2)
+	for i := 0; i < len(vals); i += 2 {
+		k, ok1 := vals[i].(string)
+		v, ok2 := vals[i+1].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("unexpected script reply element types %T, %T", vals[i], vals[i+1])
+		}
+		h[k] = v
+	}
+	return h, nil
+}
+
+func parseInt(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}

@@ -1,0 +1,116 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kiemv/kiemv/jobs"
+)
+
+// updateScript is the compare-and-set behind Update: check the move, write the fields, move
+// the id between the state indexes and return the record, all in one round trip.
+//
+// KEYS: record, then the state index of every state in jobs.States order.
+// ARGV: to ("" keeps the state), updated_at, now (unix ms, the score if no index has the id),
+// polls increment, clear error (1/0), n states, the n state names (aligned with KEYS[2..]),
+// m sources, the m states allowed to move to "to", then field, value, … to HSET.
+//
+// Reply: {"missing"}, {"conflict", current state} or {"ok", field, value, …}.
+var updateScript = redis.NewScript(`
+local rec = KEYS[1]
+local cur = redis.call('HGET', rec, 'state')
+if not cur then return {'missing'} end
+local to = ARGV[1]
+local nstates = tonumber(ARGV[6])
+local i = 7 + nstates
+local nsources = tonumber(ARGV[i])
+if to ~= '' then
+  local allowed = false
+  for j = i + 1, i + nsources do
+    if ARGV[j] == cur then allowed = true; break end
+  end
+  if not allowed then return {'conflict', cur} end
+end
+i = i + nsources + 1
+if ARGV[5] == '1' then redis.call('HDEL', rec, 'error') end
+if i <= #ARGV then redis.call('HSET', rec, unpack(ARGV, i)) end
+if ARGV[4] ~= '0' then redis.call('HINCRBY', rec, 'polls', ARGV[4]) end
+redis.call('HSET', rec, 'updated_at', ARGV[2])
+if to ~= '' then
+  local id = redis.call('HGET', rec, 'task_id')
+  local score = false
+  for j = 1, nstates do
+    if ARGV[6 + j] == cur then score = redis.call('ZSCORE', KEYS[1 + j], id) end
+  end
+  if not score then score = ARGV[3] end
+  for j = 1, nstates do
+    if ARGV[6 + j] == to then
+      redis.call('ZADD', KEYS[1 + j], score, id)
+    else
+      redis.call('ZREM', KEYS[1 + j], id)
+    end
+  end
+  redis.call('HSET', rec, 'state', to)
+end
+return {'ok', unpack(redis.call('HGETALL', rec))}
+`)
+
+// Update applies ch atomically and returns the record as it is afterwards. When ch.To is set,
+// the current state must be one of jobs.SourcesOf(ch.To), or the error wraps jobs.ErrConflict,
+// names the current state, and nothing is written. A missing record gives an error wrapping
+// jobs.ErrNoRecord. UpdatedAt is always set to now.
+func (s *Records) Update(ctx context.Context, id string, ch jobs.Change) (*jobs.Record, error) {
+	if err := jobs.ValidateID("task id", id); err != nil {
+		return nil, fmt.Errorf("update record: %w", err)
+	}
+	if ch.To != "" && !ch.To.Valid() {
+		return nil, fmt.Errorf("update record %s: unknown state %q", id, ch.To)
+	}
+	now := s.now()
+	clear := "0"
+	if ch.ClearError && ch.Error == "" {
+		clear = "1"
+	}
+	keys := make([]string, 0, 1+len(jobs.States))
+	keys = append(keys, s.recKey(id))
+	args := make([]any, 0, 32)
+	args = append(args, string(ch.To), formatTime(now), now.UnixMilli(), ch.AddPolls, clear, len(jobs.States))
+	for _, st := range jobs.States {
+		keys = append(keys, s.stateKey(st))
+		args = append(args, string(st))
+	}
+	var sources []jobs.State
+	if ch.To != "" {
+		sources = jobs.SourcesOf(ch.To)
+	}
+	args = append(args, len(sources))
+	for _, st := range sources {
+		args = append(args, string(st))
+	}
+	args = append(args, changeFields(ch)...)
+
+	reply, err := updateScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("update record %s: %w", id, err)
+	}
+	if len(reply) == 0 {
+		return nil, fmt.Errorf("update record %s: empty script reply", id)
+	}
+	switch status, _ := reply[0].(string); status {
+	case "missing":
+		return nil, noRecord(id)
+	case "conflict":
+		cur, _ := reply[1].(string)
+		return nil, fmt.Errorf("record %s: cannot move from %s to %s: %w", id, cur, ch.To, jobs.ErrConflict)
+	case "ok":
+		h, err := decodePairs(reply[1:])
+		if err != nil {
+			return nil, fmt.Errorf("update record %s: %w", id, err)
+		}
+		return decodeRecord(id, h)
+	default:
+		return nil, fmt.Errorf("update record %s: unexpected script reply %q", id, status)
+	}
+}
