@@ -142,8 +142,11 @@ func (t *transfer) run(ctx context.Context) (result, error) {
 		if err := hashPrefix(f.Name(), size, h); err != nil {
 			return result{}, err
 		}
-	} else if err := t.checkSignature(resp, h, f); err != nil {
-		return result{}, err
+	} else {
+		if err := t.checkSignature(resp, h, f); err != nil {
+			return result{}, err
+		}
+		size = sigLen
 	}
 	body := &watchdog{r: resp.Body, idle: t.idle, cancel: cancel}
 	limit := t.maxBytes
@@ -201,9 +204,12 @@ func (t *transfer) accept(resp *http.Response, f *os.File, size *int64) (int64, 
 	return 0, permanent("video URL of %s answered HTTP %d", t.id, resp.StatusCode)
 }
 
+// sigLen is how many leading bytes checkSignature reads: an MP4 has "ftyp" at bytes 4–8.
+const sigLen = 12
+
 // checkSignature reads the first 12 bytes and refuses anything that is not an MP4 (ftyp).
 func (t *transfer) checkSignature(resp *http.Response, h io.Writer, f *os.File) error {
-	head := make([]byte, 12)
+	head := make([]byte, sigLen)
 	n, err := io.ReadFull(resp.Body, head)
 	if err != nil || string(head[4:8]) != "ftyp" {
 		return permanent("video URL of %s did not return an MP4 (Content-Type %q, first bytes %q)", t.id, resp.Header.Get("Content-Type"), head[:n])

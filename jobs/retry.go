@@ -56,11 +56,11 @@ func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	var rl *rateLimitedError
 	switch {
 	case errors.As(err, &nr):
-		return nr.delay
+		return DueIn(nr.delay)
 	case errors.As(err, &rl):
-		return rl.delay
+		return DueIn(rl.delay)
 	case errors.Is(err, asynq.ErrLeaseExpired):
-		return b.Base
+		return DueIn(b.Base)
 	}
 	d := b.Max
 	if n < 30 && b.Base<<n < b.Max && b.Base<<n > 0 {
@@ -74,7 +74,24 @@ func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	if errors.As(err, &h) && h.RetryAfter() > d {
 		d = h.RetryAfter()
 	}
-	return d
+	return DueIn(d)
+}
+
+// DueIn turns "run in d" into a delay that Asynq cannot run early. Asynq keeps due times in
+// whole Unix seconds (rounded down) and runs a task once that second has begun, so a task
+// due at 12.9 s may run at 12.0 s. Rounding the due time up to the next whole second makes
+// every run happen at or after the time asked for, never before: a poll is never early,
+// at the price of up to a second of lateness (and sub-second intervals act like ~1 s).
+func DueIn(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	now := time.Now()
+	due := now.Add(d).Truncate(time.Second)
+	if due.Before(now.Add(d)) {
+		due = due.Add(time.Second)
+	}
+	return due.Sub(now) + time.Millisecond
 }
 
 // IsFailure is an asynq IsFailure func: a poll that found the video pending, a wait imposed

@@ -21,7 +21,7 @@ type Service struct {
 	Limiter  Limiter
 	Enqueuer Enqueuer
 	Queues   Queues
-	// FirstPoll is the delay before the first poll of a submitted task (default 30s).
+	// FirstPoll is the delay before the first poll of a submitted task (0: at once).
 	FirstPoll time.Duration
 	// ClearTask, when set, deletes a finished (archived) Asynq task so that retry can
 	// enqueue a new one under the same TaskID. (*asynq.Inspector).DeleteTask fits.
@@ -103,7 +103,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 	if err := s.Store.BindAudio(ctx, key, id); err != nil {
 		return nil, false, fmt.Errorf("KIE created mp4 task %s but kiemv could not save it (%v); run `kiemv track %s`", id, err, id)
 	}
-	rec, _, err = s.follow(ctx, &Record{TaskID: id, MusicTaskID: req.MusicTaskID, AudioID: req.AudioID}, s.firstPoll())
+	rec, _, err = s.follow(ctx, &Record{TaskID: id, MusicTaskID: req.MusicTaskID, AudioID: req.AudioID}, s.FirstPoll)
 	return rec, err == nil, err
 }
 
@@ -208,13 +208,6 @@ func (s *Service) Retry(ctx context.Context, id string) (*Record, error) {
 	}
 	rec, _, err = s.follow(ctx, rec, 0)
 	return rec, err
-}
-
-func (s *Service) firstPoll() time.Duration {
-	if s.FirstPoll > 0 {
-		return s.FirstPoll
-	}
-	return 30 * time.Second
 }
 
 // sleep waits d or until ctx ends.

@@ -48,7 +48,7 @@ func DownloadTaskID(id string) string { return "dl:" + id }
 // NewPollTask returns the poll task for MP4 task id, due after delay.
 func NewPollTask(id string, q Queues, delay time.Duration) *asynq.Task {
 	return newTask(TypePoll, id, asynq.TaskID(PollTaskID(id)), asynq.Queue(q.Poll),
-		asynq.MaxRetry(PollMaxRetry), asynq.Timeout(2*time.Minute), asynq.ProcessIn(delay))
+		asynq.MaxRetry(PollMaxRetry), asynq.Timeout(2*time.Minute), asynq.ProcessIn(DueIn(delay)))
 }
 
 // NewDownloadTask returns the download task for MP4 task id. timeout bounds one attempt.

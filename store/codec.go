@@ -25,6 +25,8 @@ const (
 	fUpdatedAt    = "updated_at"
 	fCompletedAt  = "completed_at"
 	fDownloadedAt = "downloaded_at"
+	fPartETag     = "part_etag"  // internal: validator of the partial file ("-" = none)
+	fRetriedAt    = "retried_at" // internal: last `kiemv retry`
 )
 
 // fields collects hash field/value pairs, skipping zero values (absent fields read back as
@@ -73,6 +75,8 @@ func recordFields(rec *jobs.Record) fields {
 	f.time(fUpdatedAt, rec.UpdatedAt)
 	f.time(fCompletedAt, rec.CompletedAt)
 	f.time(fDownloadedAt, rec.DownloadedAt)
+	f.str(fPartETag, rec.PartETag)
+	f.time(fRetriedAt, rec.RetriedAt)
 	return f
 }
 
@@ -88,6 +92,8 @@ func changeFields(ch jobs.Change) fields {
 	f.str(fError, ch.Error)
 	f.time(fCompletedAt, ch.CompletedAt)
 	f.time(fDownloadedAt, ch.DownloadedAt)
+	f.str(fPartETag, ch.PartETag)
+	f.time(fRetriedAt, ch.RetriedAt)
 	return f
 }
 
@@ -103,6 +109,9 @@ func decodeRecord(id string, h map[string]string) (*jobs.Record, error) {
 		File:        h[fFile],
 		SHA256:      h[fSHA256],
 		Error:       h[fError],
+	}
+	if v := h[fPartETag]; v != "-" {
+		rec.PartETag = v
 	}
 	if rec.TaskID == "" {
 		rec.TaskID = id
@@ -127,6 +136,8 @@ func decodeRecord(id string, h map[string]string) (*jobs.Record, error) {
 	bad(fCompletedAt, e)
 	rec.DownloadedAt, e = parseTime(h[fDownloadedAt])
 	bad(fDownloadedAt, e)
+	rec.RetriedAt, e = parseTime(h[fRetriedAt])
+	bad(fRetriedAt, e)
 	if err != nil {
 		return nil, err
 	}

@@ -20,17 +20,17 @@ import (
 
 // globals are the flags every command shares.
 type globals struct {
-	RedisURL     string
-	KIEBaseURL   string
-	APIKey       string
-	DownloadDir  string
-	Namespace    string
-	LogFormat    string
-	KIETimeout   time.Duration
-	CreateLimit  int // creates per 10 s, shared by every process
-	RecordLimit  int // record-info calls per second, shared by every process
-	Stderr       io.Writer
-	Log          *slog.Logger
+	RedisURL    string
+	KIEBaseURL  string
+	APIKey      string
+	DownloadDir string
+	Namespace   string
+	LogFormat   string
+	KIETimeout  time.Duration
+	CreateLimit int // creates per 10 s, shared by every process
+	RecordLimit int // record-info calls per second, shared by every process
+	Stderr      io.Writer
+	Log         *slog.Logger
 }
 
 func globalFlags() []cli.Flag {

@@ -62,7 +62,7 @@ type API interface {
 }
 
 // Time is a KIE timestamp, which arrives as "YYYY-MM-DD HH:MM:SS" (no zone; read as UTC),
-// as epoch milliseconds, or as null.
+// as epoch milliseconds, or as null. UnmarshalJSON lists every shape it accepts.
 type Time struct {
 	Raw   string    // the value as sent, "" for null
 	Time  time.Time // the parsed instant, zero when it could not be parsed

@@ -270,7 +270,7 @@ func (c *Client) seal(err error) error {
 		return err
 	}
 	const mark = "[redacted]"
-	e.Msg = cleanMsg(strings.ReplaceAll(e.Msg, c.key, mark), maxMsg)
+	e.Msg = cleanMsg(strings.ReplaceAll(cleanMsg(e.Msg, 0), c.key, mark), maxMsg)
 	e.ExistingTaskID = strings.ReplaceAll(e.ExistingTaskID, c.key, mark)
 	if e.Err != nil && strings.Contains(e.Err.Error(), c.key) {
 		e.Err = &redactedError{msg: strings.ReplaceAll(e.Err.Error(), c.key, mark), err: e.Err}

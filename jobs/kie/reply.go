@@ -63,8 +63,8 @@ func (r reply) check(op, taskID string) (envelope, *APIError) {
 	return env, e
 }
 
-// describeBody says what kind of unusable body arrived, without copying it (except a short
-// snippet of plain text).
+// describeBody says what kind of unusable body arrived, without copying it (except plain
+// text, which is often a proxy's one-line explanation).
 func describeBody(contentType string, body []byte, err error) string {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return "empty reply"
@@ -81,7 +81,7 @@ func describeBody(contentType string, body []byte, err error) string {
 	}
 	msg := "non-JSON reply (" + mt + ")"
 	if mt == "text/plain" {
-		msg += ": " + cleanMsg(string(body[:min(len(body), 4*maxMsg)]), 80)
+		msg += ": " + cleanMsg(string(body), 0) // cut to maxMsg by Client.seal, after redaction
 	}
 	return msg
 }

@@ -5,10 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"math/rand/v2"
+	"math/bits"
 )
 
-// blockSize is the unit of generated content: each block comes from its own ChaCha8 stream.
+// blockSize is the unit of generated content: each block comes from its own seeded stream.
 const blockSize = 64 << 10
 
 // mp4Header is a 24-byte ftyp box (major brand isom, minor version 0x200, compatible brands
@@ -19,15 +19,16 @@ var mp4Header = [24]byte{
 }
 
 // stream is an io.ReadSeeker over a generated video: byte i is a deterministic function of
-// (task id, i). Block b (64 KiB) is the ChaCha8 stream seeded with sha256(id || uint64be(b)),
+// (task id, i). Block b (64 KiB) is the wyrand stream seeded with sha256(id || uint64be(b)),
 // with the first 24 bytes of the file replaced by mp4Header. Memory use is O(1) in the size.
+// wyrand is used rather than ChaCha8 because it is several times faster (ChaCha8 caps the
+// file server near 1.2 GB/s) and the bytes only need to be arbitrary and reproducible.
 type stream struct {
 	seedBuf []byte // task id followed by 8 bytes of block index
 	size    int64
 	off     int64
 	cached  int64  // index of the block in buf, or -1
 	buf     []byte // one block, allocated on first use
-	rng     rand.ChaCha8
 }
 
 // newStream returns a stream of size bytes for task id, positioned at 0.
@@ -40,10 +41,28 @@ func newStream(id string, size int64) *stream {
 // fill writes block b (whose length is len(dst)) into dst.
 func (s *stream) fill(dst []byte, b int64) {
 	binary.BigEndian.PutUint64(s.seedBuf[len(s.seedBuf)-8:], uint64(b))
-	s.rng.Seed(sha256.Sum256(s.seedBuf))
-	_, _ = s.rng.Read(dst)
+	seed := sha256.Sum256(s.seedBuf)
+	wyfill(dst, binary.LittleEndian.Uint64(seed[:8]))
 	if b == 0 {
 		copy(dst, mp4Header[:])
+	}
+}
+
+// wyfill fills dst with the wyrand stream that starts from state x.
+func wyfill(dst []byte, x uint64) {
+	next := func() uint64 {
+		x += 0xa0761d6478bd642f
+		hi, lo := bits.Mul64(x, x^0xe7037ed1a0b428db)
+		return hi ^ lo
+	}
+	for len(dst) >= 8 {
+		binary.LittleEndian.PutUint64(dst, next())
+		dst = dst[8:]
+	}
+	if len(dst) > 0 {
+		var tail [8]byte
+		binary.LittleEndian.PutUint64(tail[:], next())
+		copy(dst, tail[:])
 	}
 }
 
