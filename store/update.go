@@ -69,14 +69,14 @@ func (s *Records) Update(ctx context.Context, id string, ch jobs.Change) (*jobs.
 		return nil, fmt.Errorf("update record %s: unknown state %q", id, ch.To)
 	}
 	now := s.now()
-	clear := "0"
+	clearErr := "0"
 	if ch.ClearError && ch.Error == "" {
-		clear = "1"
+		clearErr = "1"
 	}
 	keys := make([]string, 0, 1+len(jobs.States))
 	keys = append(keys, s.recKey(id))
 	args := make([]any, 0, 32)
-	args = append(args, string(ch.To), formatTime(now), now.UnixMilli(), ch.AddPolls, clear, len(jobs.States))
+	args = append(args, string(ch.To), formatTime(now), now.UnixMilli(), ch.AddPolls, clearErr, len(jobs.States))
 	for _, st := range jobs.States {
 		keys = append(keys, s.stateKey(st))
 		args = append(args, string(st))
