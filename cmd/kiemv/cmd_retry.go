@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
@@ -42,7 +41,7 @@ func runEach(c *cli.Context, fn func(context.Context, *jobs.Service, string) (*j
 	if err != nil {
 		return err
 	}
-	ids, err := readIDs(c, os.Stdin)
+	ids, err := readIDs(c, c.App.Reader)
 	if err != nil {
 		return err
 	}

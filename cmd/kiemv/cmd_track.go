@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/urfave/cli/v2"
 )
@@ -19,7 +18,7 @@ func trackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			ids, err := readIDs(c, os.Stdin)
+			ids, err := readIDs(c, c.App.Reader)
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/kiemv/kiemv/jobs"
@@ -26,7 +25,7 @@ func waitCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			ids, err := readIDs(c, os.Stdin)
+			ids, err := readIDs(c, c.App.Reader)
 			if err != nil {
 				return err
 			}

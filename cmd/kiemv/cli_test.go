@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiemv/kiemv/jobs/kie/kiesim"
+)
+
+// TestBadInputRefusedBeforeAnyCall checks that malformed ids and flags end with exit 2 and a
+// message naming the problem, before KIE or Redis is contacted (Redis points nowhere here).
+func TestBadInputRefusedBeforeAnyCall(t *testing.T) {
+	e := newEnv(t, kiesim.Config{})
+	e.globals[2] = "redis://127.0.0.1:1/0" // unreachable: reaching it would be exit 1, not 2
+	long := strings.Repeat("a", 129)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"path traversal audio id", []string{"submit", "--task-id", "m1", "--audio-id", "../../etc/passwd"}, "audio id"},
+		{"slash in task id", []string{"submit", "--task-id", "a/b", "--audio-id", "x"}, "music task id"},
+		{"id over 128 chars", []string{"submit", "--task-id", "m1", "--audio-id", long}, "128"},
+		{"empty audio id", []string{"submit", "--task-id", "m1", "--audio-id", ""}, "audio id"},
+		{"author too long", []string{"submit", "--task-id", "m1", "--audio-id", "a1", "--author", strings.Repeat("x", 51)}, "--author"},
+		{"missing flag", []string{"submit", "--task-id", "m1"}, "audio-id"},
+		{"track bad id", []string{"track", "ok", "bad id"}, "mp4 task id"},
+		{"track nothing", []string{"track"}, "at least one"},
+		{"status bad id", []string{"status", "x;rm"}, "mp4 task id"},
+		{"list unknown state", []string{"list", "--state", "done"}, "unknown state"},
+		{"wait negative timeout", []string{"wait", "--timeout", "-1s", "abc"}, "--timeout"},
+		{"worker interval too short", []string{"worker", "--poll-interval", "10ms"}, "100ms"},
+		{"bad log format", []string{"--log-format", "xml", "list"}, "--log-format"},
+		{"unknown flag", []string{"list", "--bogus"}, "bogus"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, stderr, code := e.kiemv(context.Background(), c.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d; stderr %q", code, exitUsage, stderr)
+			}
+			if !strings.Contains(stderr, c.want) {
+				t.Errorf("stderr %q does not mention %q", stderr, c.want)
+			}
+		})
+	}
+	if n := e.sim.Stats().CreateCalls; n != 0 {
+		t.Errorf("%d creates reached KIE; bad input must be refused before any call", n)
+	}
+}
+
+func TestNoAPIKeyIsOneLineBeforeAnyCall(t *testing.T) {
+	e := newEnv(t, kiesim.Config{})
+	t.Setenv("KIE_API_KEY", "")
+	args := append([]string{}, e.globals...)
+	for i, a := range args {
+		if a == "--api-key" {
+			args = append(args[:i], args[i+2:]...)
+			break
+		}
+	}
+	for _, cmd := range [][]string{{"submit", "--task-id", "m1", "--audio-id", "a1"}, {"track", "mp4_1"}, {"worker"}} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append(append([]string{}, args...), cmd...), &out, &errb)
+		msg := strings.TrimSpace(errb.String())
+		if code != exitFailure || !strings.Contains(msg, "KIE_API_KEY") || strings.Count(msg, "\n") != 0 {
+			t.Errorf("%s without a key: exit %d, stderr %q; want exit 1 and one line naming KIE_API_KEY", cmd[0], code, msg)
+		}
+	}
+	if n := e.sim.Stats().CreateCalls; n != 0 {
+		t.Errorf("%d creates reached KIE without a key", n)
+	}
+}
+
+func TestRedisUnreachableSaysHowToStartIt(t *testing.T) {
+	e := newEnv(t, kiesim.Config{})
+	e.globals[2] = "redis://:hunter2@127.0.0.1:1/0"
+	_, stderr, code := e.kiemv(context.Background(), "list")
+	msg := strings.TrimSpace(stderr)
+	if code != exitFailure || strings.Count(msg, "\n") != 0 {
+		t.Fatalf("exit %d, stderr %q; want exit 1 and one line", code, msg)
+	}
+	for _, want := range []string{"127.0.0.1:1", "redis-server", "REDIS_URL"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not mention %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "hunter2") {
+		t.Errorf("error %q shows the Redis password", msg)
+	}
+}
+
+// TestTrackStatusCancelRetry follows a task created elsewhere through stdin, and walks it
+// through cancel and retry.
+func TestTrackStatusCancelRetry(t *testing.T) {
+	e := newEnv(t, kiesim.Config{ReadyAfter: time.Hour})
+	ctx := context.Background()
+	e.sim.AddTask("mp4_elsewhere1", "aud1", kiesim.Fate{})
+	var out, errb bytes.Buffer
+	code := runWithInput(ctx, append(append([]string{}, e.globals...), "track", "-"), strings.NewReader("mp4_elsewhere1\nmp4_elsewhere2\n"), &out, &errb)
+	if code != 0 || out.String() != "mp4_elsewhere1 pending\nmp4_elsewhere2 pending\n" {
+		t.Fatalf("track -: exit %d, stdout %q, stderr %s", code, out.String(), errb.String())
+	}
+	if out, _, code := e.kiemv(ctx, "track", "mp4_elsewhere1"); code != 0 || out != "mp4_elsewhere1 pending\n" {
+		t.Errorf("second track: exit %d, stdout %q", code, out)
+	}
+	if out, _, code := e.kiemv(ctx, "status", "mp4_elsewhere1"); code != 0 || !strings.Contains(out, "pending") {
+		t.Errorf("status: exit %d, stdout %q", code, out)
+	}
+	if _, stderr, code := e.kiemv(ctx, "status", "mp4_unknown"); code != exitFailure || !strings.Contains(stderr, "kiemv track mp4_unknown") {
+		t.Errorf("status of an unknown id: exit %d, stderr %q", code, stderr)
+	}
+	if out, _, code := e.kiemv(ctx, "cancel", "mp4_elsewhere2"); code != 0 || out != "mp4_elsewhere2 canceled\n" {
+		t.Errorf("cancel: exit %d, stdout %q", code, out)
+	}
+	if _, stderr, code := e.kiemv(ctx, "cancel", "mp4_nobody"); code != exitFailure || !strings.Contains(stderr, "mp4_nobody") {
+		t.Errorf("cancel of an unknown id: exit %d, stderr %q; want a failure naming the id", code, stderr)
+	}
+	if out, _, code := e.kiemv(ctx, "list", "--state", "canceled", "--json"); code != 0 || !strings.Contains(out, `"task_id":"mp4_elsewhere2"`) || strings.Contains(out, "mp4_elsewhere1") {
+		t.Errorf("list --state canceled: exit %d, stdout %q", code, out)
+	}
+	if out, _, code := e.kiemv(ctx, "retry", "mp4_elsewhere2"); code != 0 || out != "mp4_elsewhere2 pending\n" {
+		t.Errorf("retry: exit %d, stdout %q", code, out)
+	}
+	wout, stderr, code := e.kiemv(ctx, "wait", "--timeout", "300ms", "mp4_elsewhere1")
+	if code != exitFailure || !strings.Contains(stderr, "still pending") || wout != "mp4_elsewhere1 pending\n" {
+		t.Errorf("wait on a pending task: exit %d, stdout %q, stderr %q", code, wout, stderr)
+	}
+}
