@@ -48,6 +48,7 @@ type Downloader struct {
 	Config  DownloadConfig
 	Log     *slog.Logger
 	NowFunc func() time.Time
+	Hooks   *Hooks // optional observers (metrics)
 }
 
 // ProcessTask implements asynq.Handler.
@@ -71,7 +72,9 @@ func (d *Downloader) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 	}
+	start := time.Now()
 	res, err := d.download(ctx, rec)
+	d.Hooks.download(res.size, time.Since(start), err)
 	if err != nil {
 		return d.onError(ctx, id, err)
 	}
@@ -97,13 +100,7 @@ func (d *Downloader) download(ctx context.Context, rec *Record) (result, error) 
 		d.change(ctx, id, Change{VideoURL: fresh})
 		res, err = d.transfer(rec, fresh).run(ctx)
 	}
-	if err != nil {
-		return result{}, err
-	}
-	if _, err := d.Files.Commit(id); err != nil {
-		return result{}, fmt.Errorf("commit the file of %s: %w", id, err)
-	}
-	return res, nil
+	return res, err
 }
 
 // committed recognises a final file that an attempt renamed into place before it died:
@@ -194,7 +191,9 @@ func (d *Downloader) onError(ctx context.Context, id string, err error) error {
 }
 
 func (d *Downloader) change(ctx context.Context, id string, ch Change) (*Record, error) {
-	return applyChange(ctx, d.Store, d.log(), id, ch)
+	rec, err := applyChange(ctx, d.Store, d.log(), id, ch)
+	d.Hooks.state(id, rec, ch)
+	return rec, err
 }
 
 func (d *Downloader) now() time.Time {

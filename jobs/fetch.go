@@ -167,6 +167,11 @@ func (t *transfer) run(ctx context.Context) (result, error) {
 	if total >= 0 && got != total {
 		return result{}, fmt.Errorf("download of %s ended at %d of %d bytes", t.id, got, total)
 	}
+	// Commit while the partial file is still open and locked, so no other worker can touch it
+	// between the last byte and the rename.
+	if _, err := t.files.Commit(t.id); err != nil {
+		return result{}, fmt.Errorf("commit the file of %s: %w", t.id, err)
+	}
 	return result{size: got, sha256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 

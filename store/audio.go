@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -16,13 +14,6 @@ import (
 // audioClaim is the value of an audio key while its MP4 task is being created. The brackets
 // keep it apart from every task id, which jobs.ValidateID limits to [A-Za-z0-9_-].
 const audioClaim = "(creating)"
-
-// AudioKey is the dedup key of an MP4 task: the audio id plus the first 16 hex digits of the
-// SHA-256 of author and domain, so the same audio with another caption is another video.
-func AudioKey(audioID, author, domain string) string {
-	sum := sha256.Sum256([]byte(author + "\x00" + domain))
-	return audioID + ":" + hex.EncodeToString(sum[:])[:16]
-}
 
 func (s *Records) audioKey(key string) string { return s.ns + ":audio:" + key }
 
@@ -42,7 +33,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ''
 `)
 
-// ReserveAudio claims the right to create the MP4 task for an audio key (see AudioKey). If a
+// ReserveAudio claims the right to create the MP4 task for an audio key (see jobs.AudioKey). If a
 // task was already created for it, it returns that task's id and ok false. If another caller
 // holds a live claim, ok is false and existing is "". Otherwise ok is true: the caller creates
 // the task, then calls BindAudio, or ReleaseAudio if the create failed. The claim lapses after

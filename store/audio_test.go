@@ -7,20 +7,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiemv/kiemv/store"
+	"github.com/kiemv/kiemv/jobs"
 	"github.com/kiemv/kiemv/store/storetest"
 )
 
 func TestAudioKey(t *testing.T) {
-	k := store.AudioKey("au_1", "me", "example.com")
+	k := jobs.AudioKey("au_1", "me", "example.com")
 	if len(k) != len("au_1:")+16 || k[:5] != "au_1:" {
 		t.Errorf("AudioKey = %q", k)
 	}
-	if k != store.AudioKey("au_1", "me", "example.com") {
+	if k != jobs.AudioKey("au_1", "me", "example.com") {
 		t.Error("AudioKey is not deterministic")
 	}
-	for _, other := range []string{store.AudioKey("au_2", "me", "example.com"), store.AudioKey("au_1", "you", "example.com"),
-		store.AudioKey("au_1", "me", "example.org"), store.AudioKey("au_1", "mee", "xample.com"), store.AudioKey("au_1", "", "")} {
+	for _, other := range []string{jobs.AudioKey("au_2", "me", "example.com"), jobs.AudioKey("au_1", "you", "example.com"),
+		jobs.AudioKey("au_1", "me", "example.org"), jobs.AudioKey("au_1", "mee", "xample.com"), jobs.AudioKey("au_1", "", "")} {
 		if other == k {
 			t.Errorf("AudioKey collides: %q", other)
 		}
@@ -30,7 +30,7 @@ func TestAudioKey(t *testing.T) {
 func TestAudioReserveBindRelease(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newRecords(t)
-	key := store.AudioKey("au_1", "", "")
+	key := jobs.AudioKey("au_1", "", "")
 	existing, ok, err := s.ReserveAudio(ctx, key, time.Minute)
 	if err != nil || !ok || existing != "" {
 		t.Fatalf("first Reserve = %q, %v, %v; want \"\", true", existing, ok, err)
@@ -72,7 +72,7 @@ func TestAudioReserveBindRelease(t *testing.T) {
 func TestAudioClaimLapses(t *testing.T) {
 	ctx := context.Background()
 	s, rdb, ns := newRecords(t)
-	key := store.AudioKey("au_lapse", "", "")
+	key := jobs.AudioKey("au_lapse", "", "")
 	if _, ok, err := s.ReserveAudio(ctx, key, 50*time.Millisecond); err != nil || !ok {
 		t.Fatalf("Reserve = %v, %v", ok, err)
 	}
@@ -93,7 +93,7 @@ func TestAudioConcurrentReserve(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newRecords(t)
 	for round := range 5 {
-		key := store.AudioKey("au_race", "", string(rune('a'+round)))
+		key := jobs.AudioKey("au_race", "", string(rune('a'+round)))
 		var winners atomic.Int32
 		var wg sync.WaitGroup
 		for range 10 {

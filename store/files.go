@@ -51,7 +51,8 @@ func (d *Dir) FinalPath(id string) string {
 
 // OpenPart opens (creating if needed) the partial file of id for writing, positioned at its
 // end so that writes resume the download, and returns its current size. To start over, call
-// f.Truncate(0) and f.Seek(0, io.SeekStart). The caller closes f.
+// f.Truncate(0) and f.Seek(0, io.SeekStart). The file is locked (flock) until the caller
+// closes f, so that two workers can never write one file: the second gets an error.
 func (d *Dir) OpenPart(id string) (*os.File, int64, error) {
 	if err := jobs.ValidateID("task id", id); err != nil {
 		return nil, 0, fmt.Errorf("open partial file: %w", err)
@@ -59,6 +60,10 @@ func (d *Dir) OpenPart(id string) (*os.File, int64, error) {
 	f, err := os.OpenFile(d.partPath(id), os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open partial file of %s: %w", id, err)
+	}
+	if err := lockFile(f); err != nil {
+		_ = f.Close()
+		return nil, 0, fmt.Errorf("partial file of %s is in use by another download (%v); it will be retried", id, err)
 	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {

@@ -24,7 +24,7 @@ const DefaultNamespace = "kiemv"
 //
 //	<ns>:rec:<id>      hash of the record's fields (snake_case, times RFC 3339 in UTC)
 //	<ns>:state:<state> sorted set of ids by creation time (unix ms)
-//	<ns>:audio:<key>   the MP4 task id created for an audio key (see AudioKey)
+//	<ns>:audio:<key>   the MP4 task id created for an audio key (see jobs.AudioKey)
 //
 // Every write that touches a record and its state index is one Lua script, so readers never
 // see the two disagree and racing writers never move a record backwards. A Records is safe for

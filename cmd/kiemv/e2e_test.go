@@ -70,7 +70,7 @@ func TestEndToEndMixedFatesWithFaults(t *testing.T) {
 	e.sim.FailNextCreates(2, kiesim.FaultHTML500)
 	e.sim.FailNextCreates(1, kiesim.Fault455)
 	e.globals = append(e.globals, "--kie-timeout", "1s", "--create-limit", "1000", "--record-info-limit", "1000")
-	e.worker("--poll-interval", e2eInterval.String(), "--poll-timeout", "6s", "--concurrency", "20")
+	e.worker("--poll-interval", e2eInterval.String(), "--poll-timeout", "10s", "--concurrency", "20")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
