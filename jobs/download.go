@@ -44,7 +44,7 @@ type Downloader struct {
 	KIE     URLSource
 	Store   Store
 	Files   Files
-	HTTP    *http.Client // default NewHTTPClient()
+	HTTP    *http.Client // default: one NewHTTPClient() shared by every Downloader
 	Config  DownloadConfig
 	Log     *slog.Logger
 	NowFunc func() time.Time
@@ -126,7 +126,7 @@ func (d *Downloader) transfer(rec *Record, url string) *transfer {
 	cfg := d.Config.withDefaults()
 	client := d.HTTP
 	if client == nil {
-		client = NewHTTPClient()
+		client = defaultHTTPClient()
 	}
 	ctx := context.Background() // bookkeeping outlives a canceled attempt
 	return &transfer{files: d.Files, client: client, id: rec.TaskID, url: url, etag: rec.PartETag,

@@ -55,8 +55,13 @@ func NewHTTPClient() *http.Client {
 	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}
 }
 
+// defaultHTTPClient is the client of Downloaders that set none. It is shared so that its
+// Transport reuses connections: a Transport per attempt would leave an idle keep-alive
+// connection (and its goroutines) behind every download.
+var defaultHTTPClient = sync.OnceValue(NewHTTPClient)
+
 func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects {
+	if len(via) > maxRedirects { // via holds one request per redirect followed so far, plus the first
 		return permanent("video URL redirected more than %d times", maxRedirects)
 	}
 	if s := req.URL.Scheme; s != "http" && s != "https" {
@@ -138,17 +143,18 @@ func (t *transfer) run(ctx context.Context) (result, error) {
 		return result{}, permanent("video of %s is %d bytes, over the %d-byte cap (--max-video-bytes)", t.id, total, t.maxBytes)
 	}
 	h := sha256.New()
+	// The idle watchdog guards the signature read too: a server may stall right after the headers.
+	body := &watchdog{r: resp.Body, idle: t.idle, cancel: cancel}
 	if size > 0 { // hash (and re-check) the bytes a previous attempt left
 		if err := hashPrefix(f.Name(), size, h); err != nil {
 			return result{}, err
 		}
 	} else {
-		if err := t.checkSignature(resp, h, f); err != nil {
+		if err := t.checkSignature(ctx, resp, body, h, f); err != nil {
 			return result{}, err
 		}
 		size = sigLen
 	}
-	body := &watchdog{r: resp.Body, idle: t.idle, cancel: cancel}
 	limit := t.maxBytes
 	if limit <= 0 {
 		limit = 1 << 62
@@ -212,12 +218,25 @@ func (t *transfer) accept(resp *http.Response, f *os.File, size *int64) (int64, 
 // sigLen is how many leading bytes checkSignature reads: an MP4 has "ftyp" at bytes 4–8.
 const sigLen = 12
 
-// checkSignature reads the first 12 bytes and refuses anything that is not an MP4 (ftyp).
-func (t *transfer) checkSignature(resp *http.Response, h io.Writer, f *os.File) error {
+// checkSignature reads the first 12 bytes of body and refuses anything that is not an MP4
+// (ftyp). A body that is cut or stalls before 12 bytes says nothing about the content: that
+// is a transient error, and only a body that ends cleanly that short is refused.
+func (t *transfer) checkSignature(ctx context.Context, resp *http.Response, body io.Reader, h io.Writer, f *os.File) error {
 	head := make([]byte, sigLen)
-	n, err := io.ReadFull(resp.Body, head)
-	if err != nil || string(head[4:8]) != "ftyp" {
+	n, err := 0, error(nil)
+	for n < sigLen && err == nil { // not io.ReadFull: it hides whether the body ended or broke
+		var m int
+		m, err = body.Read(head[n:])
+		n += m
+	}
+	switch {
+	case n >= 8 && string(head[4:8]) != "ftyp", n < sigLen && err == io.EOF:
 		return permanent("video URL of %s did not return an MP4 (Content-Type %q, first bytes %q)", t.id, resp.Header.Get("Content-Type"), head[:n])
+	case n < sigLen:
+		if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
+			err = c
+		}
+		return fmt.Errorf("download of %s cut after %d bytes: %w", t.id, n, err)
 	}
 	if _, err := f.Write(head); err != nil {
 		return fmt.Errorf("write %s: %w", f.Name(), err)

@@ -56,10 +56,33 @@ type Poller struct {
 	Config   PollConfig
 	Log      *slog.Logger
 	NowFunc  func() time.Time // default time.Now
+	Hooks    *Hooks           // optional observers (metrics)
 }
 
 // ProcessTask implements asynq.Handler.
 func (p *Poller) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	err := p.poll(ctx, t)
+	if err != nil && !IsFailure(err) && lastAttempt(ctx) {
+		return p.retriesSpent(ctx, t, err)
+	}
+	return err
+}
+
+// retriesSpent ends the record of a poll that asked to run again (not ready, or rate limited)
+// when its task has no retry left: Asynq archives such a task whatever IsFailure says, which
+// would leave the record pending with nothing left to poll it.
+func (p *Poller) retriesSpent(ctx context.Context, t *asynq.Task, err error) error {
+	id, _ := taskRecordID(t) // poll already validated it
+	n, _ := asynq.GetRetryCount(ctx)
+	msg := fmt.Sprintf("polling mp4 task %s used up its retries on %d transient errors (the last answer: %v); run `kiemv retry %s` to follow it again", id, n, err, id)
+	if _, cerr := p.change(ctx, id, Change{To: StateFailed, Error: msg, CompletedAt: p.now()}); cerr != nil {
+		return cerr
+	}
+	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+}
+
+// poll is one run of a poll task.
+func (p *Poller) poll(ctx context.Context, t *asynq.Task) error {
 	cfg := p.Config.withDefaults()
 	id, err := taskRecordID(t)
 	if err != nil {
@@ -82,18 +105,22 @@ func (p *Poller) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	now := p.now()
 	if now.Sub(followedSince(rec)) > cfg.Budget {
 		msg := fmt.Sprintf("KIE did not finish mp4 task %s within the poll budget of %v; run `kiemv retry %s` to follow it again", id, cfg.Budget, id)
+		p.Hooks.poll(PollTimedOut)
 		_, err := p.change(ctx, id, Change{To: StateTimedOut, Error: msg, CompletedAt: now})
 		return err
 	}
 	if wait, err := p.Limiter.Allow(ctx, LimitRecordInfo); err != nil {
 		return fmt.Errorf("poll %s: rate limiter: %w", id, err)
 	} else if wait > 0 {
+		p.Hooks.poll(PollThrottled)
 		return &rateLimitedError{delay: wait, cause: "kiemv's shared record-info limit"}
 	}
 	vr, err := p.KIE.VideoDetails(ctx, id)
 	if err != nil {
+		p.Hooks.poll(pollErrorOutcome(ctx, err))
 		return p.onError(ctx, rec, err, cfg)
 	}
+	p.Hooks.poll(pollOutcome(vr))
 	ch := Change{AddPolls: 1, KIEStatus: string(vr.Status)}
 	switch {
 	case vr.Ready():
@@ -165,7 +192,9 @@ func (p *Poller) onError(ctx context.Context, rec *Record, err error, cfg PollCo
 // change applies ch and logs a state change. A conflict (the record moved on, e.g. it was
 // canceled meanwhile) is logged and swallowed: there is nothing left to do.
 func (p *Poller) change(ctx context.Context, id string, ch Change) (*Record, error) {
-	return applyChange(ctx, p.Store, p.log(), id, ch)
+	rec, err := applyChange(ctx, p.Store, p.log(), id, ch)
+	p.Hooks.state(id, rec, ch)
+	return rec, err
 }
 
 func (p *Poller) enqueueDownload(ctx context.Context, id string, cfg PollConfig) error {

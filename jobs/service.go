@@ -26,7 +26,10 @@ type Service struct {
 	// ClearTask, when set, deletes a finished (archived) Asynq task so that retry can
 	// enqueue a new one under the same TaskID. (*asynq.Inspector).DeleteTask fits.
 	ClearTaskFunc func(queue, taskID string) error
-	Log           *slog.Logger
+	// RunTaskFunc, when set, moves a scheduled or retrying Asynq task to pending, so that it
+	// runs at once; Wake uses it. (*asynq.Inspector).RunTask fits.
+	RunTaskFunc func(queue, taskID string) error
+	Log         *slog.Logger
 }
 
 // SubmitRequest is what `kiemv submit` sends to KIE.
@@ -95,7 +98,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 			return nil, false, err
 		}
 	}
-	id, err := s.create(ctx, req)
+	id, existed, err := s.create(ctx, req)
 	if err != nil {
 		s.Store.ReleaseAudio(context.WithoutCancel(ctx), key)
 		return nil, false, err
@@ -104,23 +107,24 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 		return nil, false, fmt.Errorf("KIE created mp4 task %s but kiemv could not save it (%v); run `kiemv track %s`", id, err, id)
 	}
 	rec, _, err = s.follow(ctx, &Record{TaskID: id, MusicTaskID: req.MusicTaskID, AudioID: req.AudioID}, s.FirstPoll)
-	return rec, err == nil, err
+	return rec, err == nil && !existed, err // a KIE duplicate was submitted before, elsewhere
 }
 
 // create calls KIE's create endpoint within the shared limit, retrying rate limits and
-// transient errors a few times. A duplicate that names the existing task counts as success.
-func (s *Service) create(ctx context.Context, req SubmitRequest) (string, error) {
+// transient errors a few times. A duplicate that names the existing task counts as success,
+// with existed true.
+func (s *Service) create(ctx context.Context, req SubmitRequest) (id string, existed bool, err error) {
 	kreq := kie.CreateRequest{TaskID: req.MusicTaskID, AudioID: req.AudioID, CallBackURL: req.CallbackURL,
 		Author: req.Author, DomainName: req.Domain}
 	var last error
 	for attempt := 0; attempt < createAttempts; {
 		wait, err := s.Limiter.Allow(ctx, LimitCreate)
 		if err != nil {
-			return "", fmt.Errorf("create limiter: %w", err)
+			return "", false, fmt.Errorf("create limiter: %w", err)
 		}
 		if wait > 0 {
 			if err := sleep(ctx, wait); err != nil {
-				return "", err
+				return "", false, err
 			}
 			continue
 		}
@@ -128,12 +132,12 @@ func (s *Service) create(ctx context.Context, req SubmitRequest) (string, error)
 		var apiErr *kie.APIError
 		switch {
 		case err == nil:
-			return id, nil
+			return id, false, nil
 		case errors.As(err, &apiErr) && apiErr.Duplicate():
 			if apiErr.ExistingTaskID != "" {
-				return apiErr.ExistingTaskID, nil
+				return apiErr.ExistingTaskID, true, nil
 			}
-			return "", fmt.Errorf("KIE already has an MP4 for audio %s (%v) but did not say its id; find it and run `kiemv track <mp4 task id>`", req.AudioID, err)
+			return "", false, fmt.Errorf("KIE already has an MP4 for audio %s (%v) but did not say its id; find it and run `kiemv track <mp4 task id>`", req.AudioID, err)
 		case kie.IsRateLimited(err): // refused, not queued: wait and send again (not counted)
 			last = err
 			d := kie.RetryAfterOf(err)
@@ -141,19 +145,19 @@ func (s *Service) create(ctx context.Context, req SubmitRequest) (string, error)
 				d = time.Second
 			}
 			if err := sleep(ctx, jitter(d, 0.2)); err != nil {
-				return "", err
+				return "", false, err
 			}
 		case kie.IsTemporary(err) && ctx.Err() == nil:
 			last = err
 			attempt++
 			if err := sleep(ctx, jitter(time.Duration(attempt)*time.Second, 0.25)); err != nil {
-				return "", err
+				return "", false, err
 			}
 		default:
-			return "", fmt.Errorf("create the video of audio %s: %w", req.AudioID, err)
+			return "", false, fmt.Errorf("create the video of audio %s: %w", req.AudioID, err)
 		}
 	}
-	return "", fmt.Errorf("create the video of audio %s failed %d times, the last: %w; try again later", req.AudioID, createAttempts, last)
+	return "", false, fmt.Errorf("create the video of audio %s failed %d times, the last: %w; try again later", req.AudioID, createAttempts, last)
 }
 
 // Track follows an MP4 task created elsewhere, polling first after delay. It is idempotent:

@@ -21,13 +21,16 @@ func simCommand() *cli.Command {
 			&cli.DurationFlag{Name: "ready-after", Value: 20 * time.Second, Usage: "time from create to ready"},
 			&cli.Int64Flag{Name: "file-size", Value: 1 << 20, Usage: "size of each generated video"},
 			&cli.StringFlag{Name: "require-key", Usage: "API key the simulator insists on (default: any)"},
+			&cli.StringFlag{Name: "hmac-key", EnvVars: []string{envWebhookKey}, Usage: "sign the callbacks it sends, as KIE does with webhookHmacKey (default: unsigned)"},
 		},
 		Action: func(c *cli.Context) error {
 			g, err := readGlobals(c)
 			if err != nil {
 				return err
 			}
-			sim := kiesim.New(kiesim.Config{ReadyAfter: c.Duration("ready-after"), FileSize: c.Int64("file-size"), APIKey: c.String("require-key")})
+			sim := kiesim.New(kiesim.Config{ReadyAfter: c.Duration("ready-after"), FileSize: c.Int64("file-size"), APIKey: c.String("require-key"),
+				HMACKey: c.String("hmac-key")})
+			defer sim.Close()
 			ln, err := net.Listen("tcp", c.String("listen"))
 			if err != nil {
 				return fmt.Errorf("sim: listen on %s: %w; pick another --listen address", c.String("listen"), err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"github.com/kiemv/kiemv/jobs"
@@ -53,6 +54,9 @@ func runSubmit(ctx context.Context, g *globals, o submitOptions, stdout io.Write
 	if err := o.Req.Validate(); err != nil {
 		return usagef("%v", err)
 	}
+	if u := o.Req.CallbackURL; u != "" && !isHTTPURL(u) {
+		return usagef("--callback-url %q is not an absolute http(s) URL, such as https://hooks.example.org/kie/mp4 (see `kiemv callbacks`)", u)
+	}
 	if o.FirstPoll < 0 {
 		return usagef("--first-poll must not be negative")
 	}
@@ -82,4 +86,10 @@ func runSubmit(ctx context.Context, g *globals, o submitOptions, stdout io.Write
 	}
 	_, err = fmt.Fprintln(stdout, rec.TaskID)
 	return err
+}
+
+// isHTTPURL reports whether s is an absolute http or https URL with a host.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

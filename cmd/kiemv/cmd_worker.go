@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/kiemv/kiemv/store"
 	"github.com/urfave/cli/v2"
@@ -18,6 +19,7 @@ type workerOptions struct {
 	NotFoundGrace       time.Duration
 	MaxVideoBytes       int64
 	ShutdownTimeout     time.Duration
+	MetricsAddr         string // serve Prometheus metrics here ("" = off)
 }
 
 func workerFlags() []cli.Flag {
@@ -29,6 +31,7 @@ func workerFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "not-found-grace", Value: 2 * time.Minute, Usage: "how long KIE may not know a task before it is failed"},
 		&cli.Int64Flag{Name: "max-video-bytes", Value: 4 << 30, Usage: "largest video accepted"},
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "how long in-flight tasks may finish on SIGTERM"},
+		&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"KIEMV_METRICS_ADDR"}, Usage: "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (default: off)"},
 	}
 }
 
@@ -36,7 +39,7 @@ func readWorkerOptions(c *cli.Context) (workerOptions, error) {
 	o := workerOptions{Concurrency: c.Int("concurrency"), DownloadConcurrency: c.Int("download-concurrency"),
 		PollInterval: c.Duration("poll-interval"), PollTimeout: c.Duration("poll-timeout"),
 		NotFoundGrace: c.Duration("not-found-grace"), MaxVideoBytes: c.Int64("max-video-bytes"),
-		ShutdownTimeout: c.Duration("shutdown-timeout")}
+		ShutdownTimeout: c.Duration("shutdown-timeout"), MetricsAddr: c.String("metrics-addr")}
 	switch {
 	case o.Concurrency < 1 || o.DownloadConcurrency < 1:
 		return o, usagef("--concurrency and --download-concurrency must be at least 1")
@@ -71,35 +74,69 @@ func workerCommand() *cli.Command {
 
 // runWorker serves polls and downloads until ctx ends (SIGINT/SIGTERM).
 func runWorker(ctx context.Context, g *globals, o workerOptions) error {
-	k, err := g.kieClient()
+	bw, err := buildWorker(ctx, g, o)
 	if err != nil {
 		return err
+	}
+	defer bw.conn.Close()
+	return bw.run(ctx, g, o)
+}
+
+// builtWorker is a worker wired to its Redis, KIE client, download directory and metrics;
+// `kiemv worker` and `kiemv dev` both build theirs with buildWorker.
+type builtWorker struct {
+	conn    *redisConn
+	worker  *jobs.Worker
+	metrics *metrics
+	queues  jobs.Queues
+}
+
+// buildWorker connects and wires a worker; the caller closes bw.conn.
+func buildWorker(ctx context.Context, g *globals, o workerOptions) (*builtWorker, error) {
+	client, err := g.kieClient()
+	if err != nil {
+		return nil, err
 	}
 	dir, err := store.NewDir(g.DownloadDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	conn, err := g.connect(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer conn.Close()
 	lim, err := g.limiter(conn)
 	if err != nil {
-		return err
+		conn.Close()
+		return nil, err
 	}
 	q := jobs.QueuesFor(g.Namespace)
 	recs := g.records(conn)
-	poller := &jobs.Poller{KIE: k, Store: recs, Limiter: lim, Enqueuer: conn.pool, Queues: q, Log: g.Log,
-		Config: jobs.PollConfig{Interval: o.PollInterval, Budget: o.PollTimeout, NotFoundGrace: o.NotFoundGrace}}
+	m := newMetrics(recs, asynq.NewInspectorFromRedisClient(conn.rdb))
+	k := m.kie(client)
+	poller := &jobs.Poller{KIE: k, Store: recs, Limiter: m.limiter(lim), Enqueuer: conn.pool, Queues: q, Log: g.Log,
+		Config: jobs.PollConfig{Interval: o.PollInterval, Budget: o.PollTimeout, NotFoundGrace: o.NotFoundGrace}, Hooks: m.hooks()}
 	dl := &jobs.Downloader{KIE: k, Store: recs, Files: dir, Log: g.Log,
-		Config: jobs.DownloadConfig{MaxBytes: o.MaxVideoBytes}}
+		Config: jobs.DownloadConfig{MaxBytes: o.MaxVideoBytes}, Hooks: m.hooks()}
 	w := jobs.NewWorker(jobs.WorkerConfig{Redis: conn.opt, Queues: q, PollConcurrency: o.Concurrency,
 		DownloadConcurrency: o.DownloadConcurrency, PollInterval: o.PollInterval, ShutdownTimeout: o.ShutdownTimeout,
 		Backoff: jobs.Backoff{Base: min(time.Second, o.PollInterval)}, Log: g.Log}, poller, dl)
-	g.Log.Info("worker started", "redis", redactURL(g.RedisURL), "poll_queue", q.Poll, "download_queue", q.Download,
-		"concurrency", o.Concurrency, "download_concurrency", o.DownloadConcurrency, "poll_interval", o.PollInterval, "download_dir", g.DownloadDir)
-	err = w.Run(ctx)
+	return &builtWorker{conn: conn, worker: w, metrics: m, queues: q}, nil
+}
+
+// run serves metrics (with o.MetricsAddr) and the worker until ctx ends.
+func (bw *builtWorker) run(ctx context.Context, g *globals, o workerOptions) error {
+	attrs := []any{"redis", redactURL(g.RedisURL), "poll_queue", bw.queues.Poll, "download_queue", bw.queues.Download,
+		"concurrency", o.Concurrency, "download_concurrency", o.DownloadConcurrency, "poll_interval", o.PollInterval, "download_dir", g.DownloadDir}
+	if o.MetricsAddr != "" {
+		addr, err := serveMetrics(ctx, o.MetricsAddr, bw.metrics, g.Log)
+		if err != nil {
+			return err
+		}
+		attrs = append(attrs, "metrics", "http://"+addr.String()+"/metrics")
+	}
+	g.Log.Info("worker started", attrs...)
+	err := bw.worker.Run(ctx)
 	g.Log.Info("worker stopped")
 	return err
 }

@@ -156,7 +156,8 @@ func (g *globals) service(r *redisConn, k kie.API) (*jobs.Service, error) {
 	insp := asynq.NewInspectorFromRedisClient(r.rdb)
 	return &jobs.Service{KIE: k, Store: g.records(r), Limiter: lim, Enqueuer: r.pool,
 		Queues: jobs.QueuesFor(g.Namespace), Log: g.Log,
-		ClearTaskFunc: func(q, id string) error { return insp.DeleteTask(q, id) }}, nil
+		ClearTaskFunc: func(q, id string) error { return insp.DeleteTask(q, id) },
+		RunTaskFunc:   func(q, id string) error { return insp.RunTask(q, id) }}, nil
 }
 
 // readIDs returns the ids named on the command line, reading stdin for "-".

@@ -82,7 +82,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			submitCommand(), trackCommand(), statusCommand(), listCommand(), waitCommand(),
-			retryCommand(), cancelCommand(), workerCommand(), simCommand(),
+			retryCommand(), cancelCommand(), workerCommand(), simCommand(), devCommand(), dashboardCommand(),
+			callbacksCommand(),
 		},
 	}
 }

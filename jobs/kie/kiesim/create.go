@@ -72,16 +72,10 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 	s.byRequest[key] = t.id
 	s.byAudio[req.AudioID] = t.id
 	s.stats.Creates[req.AudioID]++
-	s.scheduleCallback(t)
+	s.scheduleCallback(t, baseURL(r))
 	s.mu.Unlock()
 	ok(w, map[string]string{"taskId": t.id})
 }
-
-// scheduleCallback is where the MP4 callback (a POST of
-// {"code":200,"msg":...,"data":{"task_id","video_url"}} to t.callbackURL, HMAC-signed when
-// configured, at t.readyAt) will be arranged. Callbacks are not simulated yet.
-// The caller holds s.mu.
-func (s *Sim) scheduleCallback(t *task) { _ = t }
 
 // validateCreate returns a validation message for req, or "" if it is acceptable.
 func validateCreate(req *createRequest) string {

@@ -1,8 +1,9 @@
 // Package kiesim is an in-memory simulator of the KIE.AI Suno music-video (MP4) API, faithful
 // to the quirks in kie-api.md: the {"code","msg","data"} envelope with body codes separate
 // from HTTP statuses, the task lifecycle, the create rate limit (HTTP 429 or body 430), the
-// 409 duplicate, injected faults, expiring video URLs and a file server with Range support
-// whose videos are generated on the fly in O(1) memory.
+// 409 duplicate, injected faults, expiring video URLs, a file server with Range support
+// whose videos are generated on the fly in O(1) memory, and MP4 callbacks to callBackUrl,
+// HMAC-signed and retried as KIE does (callback.go; stop them with Close).
 //
 // A *Sim is an http.Handler: mount it on httptest.NewServer or any listener. It is meant for
 // tests, `kiemv sim`, `kiemv dev` and benchmarks, never for production code paths.
@@ -65,6 +66,17 @@ type Config struct {
 	// Now is the clock (default time.Now). Lifecycle and rate windows follow it; FaultSlow
 	// sleeps in real time.
 	Now func() time.Time
+
+	// HMACKey, if set, signs every callback as KIE does once webhookHmacKey is enabled
+	// (X-Webhook-Timestamp and X-Webhook-Signature); otherwise callbacks carry no signature.
+	HMACKey string
+	// CallbackClient sends the callbacks (default: a client with KIE's 15 s timeout).
+	CallbackClient *http.Client
+	// CallbackRetryDelays are the waits before the retries of a callback not answered with
+	// HTTP 200 (default DefaultCallbackRetryDelays: 1m, 5m, 15m, i.e. up to 3 more tries).
+	CallbackRetryDelays []time.Duration
+	// CallbackDelay is the time from the end of PENDING to the first callback POST (default 0).
+	CallbackDelay time.Duration
 }
 
 // Defaults applied by New to zero Config fields.
@@ -103,6 +115,7 @@ type Sim struct {
 	riFixed      map[string]fixedCount
 	riSliding    window // every record-info call in the last second, for MaxRecordInfoPerSecond
 	stats        Stats
+	cb           *callbacks // callback deliveries (callback.go), made on first use
 }
 
 // New returns a simulator configured by cfg, with defaults filled in.

@@ -24,6 +24,9 @@ type Stats struct {
 	// MaxRecordInfoPerSecond is the most record-info calls (all tasks and keys) seen in any
 	// sliding 1 s window, whether or not a limit is set.
 	MaxRecordInfoPerSecond int
+	// Callbacks counts the scheduled callback POSTs attempted per task, retries included
+	// (SendForged, SendReplay and SendStale are not counted).
+	Callbacks map[string]int
 }
 
 // newStats returns Stats with empty maps.
@@ -34,6 +37,7 @@ func newStats() Stats {
 		PollFaults:  map[string]int{},
 		Downloads:   map[string]int{},
 		BytesServed: map[string]int64{},
+		Callbacks:   map[string]int{},
 	}
 }
 
@@ -47,6 +51,7 @@ func (s *Sim) Stats() Stats {
 	c.PollFaults = maps.Clone(s.stats.PollFaults)
 	c.Downloads = maps.Clone(s.stats.Downloads)
 	c.BytesServed = maps.Clone(s.stats.BytesServed)
+	c.Callbacks = maps.Clone(s.stats.Callbacks)
 	return c
 }
 

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/kiemv/kiemv/jobs"
+	"github.com/kiemv/kiemv/jobs/kie"
+	"github.com/kiemv/kiemv/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics is the Prometheus instrumentation of one worker process. Each worker has its own
+// registry (tests run several in one process), served by serveMetrics.
+type metrics struct {
+	reg           *prometheus.Registry
+	kieCalls      *prometheus.CounterVec
+	kieSeconds    *prometheus.HistogramVec
+	polls         *prometheus.CounterVec
+	stateChanges  *prometheus.CounterVec
+	downloadBytes prometheus.Counter
+	downloads     *prometheus.HistogramVec
+	limiterWaits  *prometheus.CounterVec
+	limiterWaited *prometheus.CounterVec
+}
+
+// newMetrics registers kiemv's metrics, the records-by-state gauge read from recs, Asynq's
+// queue metrics read through insp, and the Go runtime and process collectors.
+func newMetrics(recs *store.Records, insp *asynq.Inspector) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		kieCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_kie_calls_total",
+			Help: "KIE API calls by endpoint and result code (ok, a KIE body code or HTTP status, bad_reply, network, timeout, canceled)."},
+			[]string{"endpoint", "code"}),
+		kieSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kiemv_kie_call_duration_seconds",
+			Help: "Duration of KIE API calls by endpoint.", Buckets: prometheus.DefBuckets}, []string{"endpoint"}),
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_polls_total",
+			Help: "Runs of the poll handler by outcome (pending, ready, failed, not_found, rate_limited, throttled, error, refused, canceled, timed_out)."},
+			[]string{"outcome"}),
+		stateChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_state_changes_total",
+			Help: "Record state changes made by this worker, by the state entered."}, []string{"state"}),
+		downloadBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "kiemv_download_bytes_total",
+			Help: "Bytes of videos downloaded and verified."}),
+		downloads: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kiemv_download_duration_seconds",
+			Help:    "Duration of download attempts by result (ok or error).",
+			Buckets: []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800}}, []string{"result"}),
+		limiterWaits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_limiter_waits_total",
+			Help: "Calls held back by kiemv's shared rate limiter, by limit (create, record-info)."}, []string{"limit"}),
+		limiterWaited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_limiter_wait_seconds_total",
+			Help: "Time the shared rate limiter asked callers to wait, by limit."}, []string{"limit"}),
+	}
+	m.reg.MustRegister(m.kieCalls, m.kieSeconds, m.polls, m.stateChanges, m.downloadBytes, m.downloads,
+		m.limiterWaits, m.limiterWaited,
+		&recordsCollector{recs: recs},
+		uncheckedCollector{asynqmetrics.NewQueueMetricsCollector(insp)},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// hooks returns the jobs.Hooks that feed the handler metrics.
+func (m *metrics) hooks() *jobs.Hooks {
+	return &jobs.Hooks{
+		PollFunc:  func(outcome string) { m.polls.WithLabelValues(outcome).Inc() },
+		StateFunc: func(_ string, to jobs.State) { m.stateChanges.WithLabelValues(string(to)).Inc() },
+		DownloadFunc: func(n int64, d time.Duration, err error) {
+			result := "ok"
+			if err != nil {
+				result = "error"
+			}
+			m.downloadBytes.Add(float64(n))
+			m.downloads.WithLabelValues(result).Observe(d.Seconds())
+		},
+	}
+}
+
+// handler serves the registry in the Prometheus text format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// kie wraps a KIE client so that every call is counted by endpoint and result code.
+func (m *metrics) kie(api kie.API) kie.API { return &instrumentedKIE{api: api, m: m} }
+
+// limiter wraps the shared limiter so that every wait it imposes is counted.
+func (m *metrics) limiter(l jobs.Limiter) jobs.Limiter { return &instrumentedLimiter{l: l, m: m} }
+
+// instrumentedKIE is a kie.API that records each call in metrics.
+type instrumentedKIE struct {
+	api kie.API
+	m   *metrics
+}
+
+func (k *instrumentedKIE) observe(endpoint string, start time.Time, err error) {
+	k.m.kieCalls.WithLabelValues(endpoint, resultCode(err)).Inc()
+	k.m.kieSeconds.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+}
+
+func (k *instrumentedKIE) CreateVideo(ctx context.Context, req kie.CreateRequest) (string, error) {
+	start := time.Now()
+	id, err := k.api.CreateVideo(ctx, req)
+	k.observe("create", start, err)
+	return id, err
+}
+
+func (k *instrumentedKIE) VideoDetails(ctx context.Context, taskID string) (*kie.VideoRecord, error) {
+	start := time.Now()
+	vr, err := k.api.VideoDetails(ctx, taskID)
+	k.observe("record-info", start, err)
+	return vr, err
+}
+
+func (k *instrumentedKIE) DownloadURL(ctx context.Context, fileURL string) (string, error) {
+	start := time.Now()
+	u, err := k.api.DownloadURL(ctx, fileURL)
+	k.observe("download-url", start, err)
+	return u, err
+}
+
+func (k *instrumentedKIE) Credits(ctx context.Context) (float64, error) {
+	start := time.Now()
+	c, err := k.api.Credits(ctx)
+	k.observe("credit", start, err)
+	return c, err
+}
+
+// resultCode names the result of a KIE call for the code label: "ok"; KIE's body code (or
+// the HTTP status when there is none); "bad_reply" for a 2xx that could not be used;
+// "timeout", "canceled" or "network" when no reply arrived; "invalid" for a request the
+// client refused to send.
+func resultCode(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var ae *kie.APIError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case !errors.As(err, &ae):
+		return "invalid"
+	case ae.Code != 0 && ae.Code != 200:
+		return strconv.Itoa(ae.Code)
+	case ae.HTTPStatus != 0 && (ae.HTTPStatus < 200 || ae.HTTPStatus > 299):
+		return strconv.Itoa(ae.HTTPStatus)
+	case ae.HTTPStatus != 0:
+		return "bad_reply"
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return "timeout"
+	}
+	return "network"
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// instrumentedLimiter is a jobs.Limiter that records the waits it imposes.
+type instrumentedLimiter struct {
+	l jobs.Limiter
+	m *metrics
+}
+
+func (l *instrumentedLimiter) Allow(ctx context.Context, name string) (time.Duration, error) {
+	d, err := l.l.Allow(ctx, name)
+	if err == nil && d > 0 {
+		l.m.limiterWaits.WithLabelValues(name).Inc()
+		l.m.limiterWaited.WithLabelValues(name).Add(d.Seconds())
+	}
+	return d, err
+}
+
+// recordsCollector exports how many records are in each state, read from Redis at scrape time.
+type recordsCollector struct{ recs *store.Records }
+
+var recordsDesc = prometheus.NewDesc("kiemv_records", "Followed MP4 tasks by state (read from Redis at scrape time).", []string{"state"}, nil)
+
+func (c *recordsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- recordsDesc }
+
+func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.recs.Counts(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(recordsDesc, err)
+		return
+	}
+	for _, st := range jobs.States {
+		ch <- prometheus.MustNewConstMetric(recordsDesc, prometheus.GaugeValue, float64(counts[st]), string(st))
+	}
+}
+
+// uncheckedCollector hides a collector's descriptors so that registering it does not run a
+// whole collection (asynq's collector describes itself by collecting, which reads Redis).
+type uncheckedCollector struct{ prometheus.Collector }
+
+func (uncheckedCollector) Describe(chan<- *prometheus.Desc) {}
+
+// serveMetrics serves /metrics on addr until ctx ends and returns the address it listens on.
+func serveMetrics(ctx context.Context, addr string, m *metrics, log *slog.Logger) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w; pick another --metrics-addr", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.handler())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/metrics", http.StatusFound)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := serveGrace(ctx, srv, ln, 2*time.Second); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "error", err)
+		}
+	}()
+	return ln.Addr(), nil
+}

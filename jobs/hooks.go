@@ -1,0 +1,85 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/kiemv/kiemv/jobs/kie"
+)
+
+// Outcomes of one run of the poll handler, as passed to Hooks.PollFunc.
+const (
+	PollPending     = "pending"      // KIE is still making the video; polled again later
+	PollReady       = "ready"        // KIE has the video; its download was queued
+	PollFailed      = "failed"       // KIE said *_FAILED
+	PollNotFound    = "not_found"    // KIE does not know the task (yet)
+	PollRateLimited = "rate_limited" // KIE refused the call: slow down
+	PollThrottled   = "throttled"    // kiemv's own shared limit held the call back; KIE was not called
+	PollError       = "error"        // a transient error (network, 5xx…); retried with backoff
+	PollRefused     = "refused"      // a permanent error (bad key, no credits…); the record failed
+	PollCanceled    = "canceled"     // the worker stopped or the attempt timed out mid-call
+	PollTimedOut    = "timed_out"    // the poll budget was spent; KIE was not called
+)
+
+// Hooks lets the process observe the handlers (for metrics) without jobs importing any
+// metrics library. A nil *Hooks, and any nil field, is a no-op. The functions are called
+// synchronously from the handlers and must be quick and safe for concurrent use.
+type Hooks struct {
+	// PollFunc is called once per run of the poll handler with one of the Poll* outcomes.
+	PollFunc func(outcome string)
+	// StateFunc is called after a handler moved a record to state to.
+	StateFunc func(id string, to State)
+	// DownloadFunc is called after each download attempt with the size of the verified file
+	// (0 when err is not nil), how long the attempt took, and its error.
+	DownloadFunc func(bytes int64, d time.Duration, err error)
+}
+
+func (h *Hooks) poll(outcome string) {
+	if h != nil && h.PollFunc != nil {
+		h.PollFunc(outcome)
+	}
+}
+
+func (h *Hooks) state(id string, rec *Record, ch Change) {
+	if h != nil && h.StateFunc != nil && rec != nil && ch.To != "" {
+		h.StateFunc(id, rec.State)
+	}
+}
+
+func (h *Hooks) download(bytes int64, d time.Duration, err error) {
+	if h != nil && h.DownloadFunc != nil {
+		if err != nil {
+			bytes = 0
+		}
+		h.DownloadFunc(bytes, d, err)
+	}
+}
+
+// pollOutcome names what a successful record-info reply means.
+func pollOutcome(vr *kie.VideoRecord) string {
+	switch {
+	case vr.Ready():
+		return PollReady
+	case vr.Status.Failed():
+		return PollFailed
+	}
+	return PollPending
+}
+
+// pollErrorOutcome names what a failed record-info call means; it mirrors Poller.onError.
+func pollErrorOutcome(ctx context.Context, err error) string {
+	var apiErr *kie.APIError
+	isAPI := errors.As(err, &apiErr)
+	switch {
+	case ctx.Err() != nil:
+		return PollCanceled
+	case isAPI && apiErr.NotFound():
+		return PollNotFound
+	case isAPI && apiErr.RateLimited():
+		return PollRateLimited
+	case kie.IsTemporary(err):
+		return PollError
+	}
+	return PollRefused
+}

@@ -1,0 +1,83 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// ErrPollBusy means a task's poll was running during the whole of a Wake, so it could not be
+// moved to now; the caller should try again shortly (the webhook answers 503 so KIE does).
+var ErrPollBusy = errors.New("the task's poll is running right now")
+
+// wakeRecheck is how often Wake looks again at a poll that is running.
+const wakeRecheck = 50 * time.Millisecond
+
+// Wake makes the next poll of MP4 task id happen now; *Service is the Waker of the callback
+// endpoint. A task kiemv does not follow yet is followed as by Track; a pending one has its
+// scheduled poll moved to now (RunTaskFunc), or a poll enqueued if it has none; a ready or
+// downloading one has its download queued if that was lost; a finished one is left alone.
+// Wake never downloads anything itself: the poll's record-info answer decides.
+func (s *Service) Wake(ctx context.Context, id string) error {
+	if err := ValidateID("mp4 task id", id); err != nil {
+		return err
+	}
+	rec, err := s.Store.Get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNoRecord) || (err == nil && rec.State != StatePending):
+		_, _, err = s.Track(ctx, id, 0)
+		return err
+	case err != nil:
+		return fmt.Errorf("wake %s: %w", id, err)
+	}
+	return s.pollNow(ctx, id)
+}
+
+// pollNow moves the poll task of id to pending, enqueueing one if there is none. It waits
+// (until ctx ends) for a poll that is running to finish, then moves the next one.
+func (s *Service) pollNow(ctx context.Context, id string) error {
+	for {
+		err := s.runPoll(id)
+		switch {
+		case err == nil || isRunTaskState(err, "already in pending state"):
+			return nil
+		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+			_, err := s.Enqueuer.EnqueueContext(ctx, NewPollTask(id, s.Queues, 0))
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, asynq.ErrTaskIDConflict) {
+				return fmt.Errorf("queue a poll of %s: %w", id, err)
+			}
+			// Someone queued it meanwhile: look again.
+		case isRunTaskState(err, "already running"):
+			if err := sleep(ctx, wakeRecheck); err != nil {
+				return fmt.Errorf("wake %s: %w", id, ErrPollBusy)
+			}
+		default:
+			return fmt.Errorf("move the poll of %s to now: %w", id, err)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("wake %s: %w", id, ctx.Err())
+		}
+	}
+}
+
+// runPoll calls RunTaskFunc, or reports "not found" without one so that a poll is enqueued.
+func (s *Service) runPoll(id string) error {
+	if s.RunTaskFunc == nil {
+		return asynq.ErrTaskNotFound
+	}
+	return s.RunTaskFunc(s.Queues.Poll, PollTaskID(id))
+}
+
+// isRunTaskState recognises the FailedPrecondition errors of (*asynq.Inspector).RunTask,
+// which Asynq gives no sentinel for: "task is already running" and "task is already in
+// pending state".
+func isRunTaskState(err error, what string) bool {
+	return err != nil && strings.Contains(err.Error(), what)
+}
