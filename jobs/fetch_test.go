@@ -147,6 +147,42 @@ func TestDownloadShortBodyIsTransient(t *testing.T) {
 	e.wantDownloaded("mp4_short", sha(body), int64(len(body)))
 }
 
+func TestDownloadLengthCheck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, kiesim.Config{})
+	body := fakeMP4(50_000, 8)
+	var log reqLog
+	srv := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"e"`)
+		switch log.add(r) {
+		case 1:
+			cutAfter(w, `"e"`, body, 20_000)
+		case 2: // a well-formed reply that ends early: bytes 20000-29999 of 50000
+			w.Header().Set("Content-Range", "bytes 20000-29999/50000")
+			w.Header().Set("Content-Length", "10000")
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(body[20_000:30_000])
+			return
+		}
+		http.ServeContent(w, r, "v.mp4", time.Time{}, bytes.NewReader(body))
+	})
+	e.readyAt("mp4_len", srv.URL)
+	d := e.downloader()
+	e.wantTransient("mp4_len", e.download(d, "mp4_len"))
+	err := e.download(d, "mp4_len")
+	e.wantTransient("mp4_len", err)
+	if !strings.Contains(err.Error(), "ended at 30000 of 50000 bytes") {
+		t.Errorf("err = %v; want the length check to say where it ended", err)
+	}
+	if err := e.download(d, "mp4_len"); err != nil {
+		t.Fatal(err)
+	}
+	e.wantDownloaded("mp4_len", sha(body), int64(len(body)))
+	if r := log.get(); len(r) != 3 || r[2].rng != "bytes=30000-" {
+		t.Errorf("requests %+v; want the third to resume at 30000", r)
+	}
+}
+
 func TestDownloadRedirects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, kiesim.Config{})

@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -112,7 +113,9 @@ func TestSubmitDuplicateWithoutID(t *testing.T) {
 	}
 	for i := range 2 { // the claim is released: the second try asks KIE again at once
 		start := time.Now()
-		_, _, err := svc.Submit(e.ctx, submitReq("audioN", "Lane"))
+		ctx, cancel := context.WithTimeout(e.ctx, 3*time.Second)
+		_, _, err := svc.Submit(ctx, submitReq("audioN", "Lane"))
+		cancel()
 		if err == nil || !strings.Contains(err.Error(), "did not say its id") || !strings.Contains(err.Error(), "kiemv track") {
 			t.Fatalf("try %d: err = %v", i, err)
 		}
@@ -197,6 +200,30 @@ func TestRetryRestartsThePollBudget(t *testing.T) {
 	notFailure(t, e.poll(id), 900*time.Millisecond, 2200*time.Millisecond) // polled, not timed out
 	if st := e.get(id).State; st != jobs.StatePending || e.pollCount(id) != 1 {
 		t.Errorf("after retry: state %s, KIE polls %d", st, e.pollCount(id))
+	}
+}
+
+func TestRetryTerminalStates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, kiesim.Config{})
+	svc := e.service()
+	for _, st := range []jobs.State{jobs.StateFailed, jobs.StateExpired, jobs.StateCanceled, jobs.StateTimedOut} {
+		id := "mp4_again_" + string(st)
+		e.record(id, st, time.Now().Add(-time.Hour), "")
+		if _, err := e.recs.Update(e.ctx, id, jobs.Change{Error: "it went wrong"}); err != nil {
+			t.Fatal(err)
+		}
+		before := time.Now().Add(-time.Second)
+		rec, err := svc.Retry(e.ctx, id)
+		if err != nil || rec.State != jobs.StatePending || rec.Error != "" || rec.RetriedAt.Before(before) {
+			t.Errorf("retry of %s: %+v, %v", st, rec, err)
+		}
+		if got := e.get(id); got.State != jobs.StatePending || got.RetriedAt.IsZero() || got.Error != "" {
+			t.Errorf("stored after retry of %s: %+v", st, got)
+		}
+		if !e.hasTask(e.q.Poll, jobs.PollTaskID(id)) {
+			t.Errorf("retry of %s queued no poll", st)
+		}
 	}
 }
 

@@ -91,6 +91,19 @@ func TestWorkerSubmitToDownloaded(t *testing.T) {
 	if took := stop(); took > shutdownTimeout+2*time.Second {
 		t.Errorf("Run took %v to return after its context ended", took)
 	}
+	// Once Run has returned, neither server takes tasks any more.
+	id := e.simTask("mp4_afterstop", kiesim.Fate{})
+	e.record(id, jobs.StateReady, time.Time{}, e.fileURL(id))
+	e.record("mp4_afterstop2", jobs.StatePending, time.Time{}, "")
+	for _, task := range []*asynq.Task{jobs.NewDownloadTask(id, e.q, time.Minute), jobs.NewPollTask("mp4_afterstop2", e.q, 0)} {
+		if _, err := e.client.Enqueue(task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(700 * time.Millisecond)
+	if e.get(id).State != jobs.StateReady || e.get("mp4_afterstop2").Polls != 0 {
+		t.Error("a task was processed after Run returned")
+	}
 }
 
 // TestWorkerLastPollAttempt runs polls that have no retry left (MaxRetry 0): whatever the

@@ -75,6 +75,18 @@ func TestNoAPIKeyIsOneLineBeforeAnyCall(t *testing.T) {
 	}
 }
 
+func TestRedisURLForms(t *testing.T) {
+	e := newEnv(t, kiesim.Config{})
+	e.globals[2] = "http://127.0.0.1:1"
+	if _, stderr, code := e.kiemv(context.Background(), "list"); code != exitUsage || !strings.Contains(stderr, "not a Redis URL") {
+		t.Errorf("an http URL as --redis-url: exit %d, stderr %q; want exit 2", code, stderr)
+	}
+	e.globals[2] = "redis-sentinel://127.0.0.1:1?master=mymaster"
+	if _, stderr, code := e.kiemv(context.Background(), "list"); code != exitFailure || !strings.Contains(stderr, "cannot reach Redis") {
+		t.Errorf("an unreachable Sentinel: exit %d, stderr %q; want exit 1 and 'cannot reach Redis'", code, stderr)
+	}
+}
+
 func TestRedisUnreachableSaysHowToStartIt(t *testing.T) {
 	e := newEnv(t, kiesim.Config{})
 	e.globals[2] = "redis://:hunter2@127.0.0.1:1/0"

@@ -96,29 +96,29 @@ func (g *globals) kieClient() (*kie.Client, error) {
 
 // redisConn is an open connection to the shared Redis, checked with a PING.
 type redisConn struct {
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	opt  asynq.RedisConnOpt
 	url  string
 	pool *asynq.Client
 }
 
-// connect opens and pings Redis, with an error that says how to get one running.
+// connect opens and pings Redis, with an error that says how to get one running. The URL is
+// parsed by Asynq, so redis://, rediss:// (TLS) and redis-sentinel:// (failover through
+// Sentinel: redis-sentinel://[:password@]host:port[,host:port]/db?master=NAME) all work.
 func (g *globals) connect(ctx context.Context) (*redisConn, error) {
-	opt, err := redis.ParseURL(g.RedisURL)
+	aopt, err := asynq.ParseRedisURI(g.RedisURL)
 	if err != nil {
-		return nil, usagef("--redis-url %q is not a Redis URL (redis://[user:pass@]host:port/db): %v", redactURL(g.RedisURL), err)
+		return nil, usagef("--redis-url %q is not a Redis URL (redis://[user:pass@]host:port/db, rediss://…, redis-sentinel://…): %v", redactURL(g.RedisURL), err)
 	}
-	rdb := redis.NewClient(opt)
+	rdb, ok := aopt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, usagef("--redis-url %q: unsupported kind of Redis connection", redactURL(g.RedisURL))
+	}
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("cannot reach Redis at %s (%v): start one with `redis-server` (Debian: apt-get install redis-server), point REDIS_URL at yours, or try `kiemv dev` for an embedded one", redactURL(g.RedisURL), err)
-	}
-	aopt, err := asynq.ParseRedisURI(g.RedisURL)
-	if err != nil {
-		rdb.Close()
-		return nil, usagef("--redis-url %q: %v", redactURL(g.RedisURL), err)
 	}
 	return &redisConn{rdb: rdb, opt: aopt, url: g.RedisURL, pool: asynq.NewClientFromRedisClient(rdb)}, nil
 }
