@@ -74,15 +74,11 @@ func runCallbacks(ctx context.Context, g *globals, o callbacksOptions, stdout io
 	if err := o.validate(); err != nil {
 		return err
 	}
-	conn, err := g.connect(ctx)
+	conn, svc, err := g.connectService(ctx, false) // waking only enqueues: no KIE key needed
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	svc, err := g.service(conn, nil) // waking only reads records and enqueues: no KIE key needed
-	if err != nil {
-		return err
-	}
 	hook := &jobs.Webhook{Waker: svc, Replay: store.NewReplayGuard(conn.rdb, g.Namespace), Log: g.Log}
 	if o.Key != "" {
 		hook.Key = []byte(o.Key)
@@ -97,7 +93,7 @@ func runCallbacks(ctx context.Context, g *globals, o callbacksOptions, stdout io
 	fmt.Fprintf(stdout, "kiemv callbacks on http://%s%s (health: http://%s%s)\n", ln.Addr(), o.Path, ln.Addr(), healthzPath)
 	g.Log.Info("callbacks started", "listen", ln.Addr().String(), "path", o.Path, "verified", o.Key != "",
 		"redis", redactURL(g.RedisURL), "poll_queue", svc.Queues.Poll)
-	err = serve(ctx, srv, ln)
+	err = serveGrace(ctx, srv, ln, 5*time.Second)
 	g.Log.Info("callbacks stopped")
 	return err
 }

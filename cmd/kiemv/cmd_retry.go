@@ -49,15 +49,11 @@ func runEach(c *cli.Context, fn func(context.Context, *jobs.Service, string) (*j
 }
 
 func runOnIDs(ctx context.Context, g *globals, ids []string, stdout io.Writer, fn func(context.Context, *jobs.Service, string) (*jobs.Record, error)) error {
-	conn, err := g.connect(ctx)
+	conn, svc, err := g.connectService(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	svc, err := g.service(conn, nil)
-	if err != nil {
-		return err
-	}
 	failed := 0
 	for _, id := range ids {
 		rec, err := fn(ctx, svc, id)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -37,24 +35,7 @@ func simCommand() *cli.Command {
 			}
 			fmt.Fprintf(c.App.Writer, "KIE simulator on http://%s (use --kie-base-url http://%s)\n", ln.Addr(), ln.Addr())
 			g.Log.Info("audio ids starting fail-, createfail-, cbex-, never-, expire- or cut- pick that fate")
-			return serve(c.Context, &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}, ln)
+			return serveGrace(c.Context, &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}, ln, 5*time.Second)
 		},
 	}
-}
-
-// serve runs srv on ln until ctx ends, then shuts it down gracefully.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
 }

@@ -60,19 +60,11 @@ func runSubmit(ctx context.Context, g *globals, o submitOptions, stdout io.Write
 	if o.FirstPoll < 0 {
 		return usagef("--first-poll must not be negative")
 	}
-	k, err := g.kieClient()
-	if err != nil {
-		return err
-	}
-	conn, err := g.connect(ctx)
+	conn, svc, err := g.connectService(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	svc, err := g.service(conn, k)
-	if err != nil {
-		return err
-	}
 	svc.FirstPoll = o.FirstPoll
 	rec, created, err := svc.Submit(ctx, o.Req)
 	if err != nil {

@@ -29,19 +29,11 @@ func trackCommand() *cli.Command {
 
 // runTrack follows each id and prints "<id> <state>" per line.
 func runTrack(ctx context.Context, g *globals, ids []string, stdout io.Writer) error {
-	k, err := g.kieClient() // the worker needs the key; refusing here catches a setup error early
-	if err != nil {
-		return err
-	}
-	conn, err := g.connect(ctx)
+	conn, svc, err := g.connectService(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	svc, err := g.service(conn, k)
-	if err != nil {
-		return err
-	}
 	for _, id := range ids {
 		rec, created, err := svc.Track(ctx, id, 0)
 		if err != nil {

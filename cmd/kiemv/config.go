@@ -160,6 +160,29 @@ func (g *globals) service(r *redisConn, k kie.API) (*jobs.Service, error) {
 		RunTaskFunc:   func(q, id string) error { return insp.RunTask(q, id) }}, nil
 }
 
+// connectService checks the API key (when needKey), connects to Redis and wires a Service.
+// The caller closes the connection.
+func (g *globals) connectService(ctx context.Context, needKey bool) (*redisConn, *jobs.Service, error) {
+	var k kie.API
+	if needKey {
+		c, err := g.kieClient()
+		if err != nil {
+			return nil, nil, err
+		}
+		k = c
+	}
+	conn, err := g.connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := g.service(conn, k)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, svc, nil
+}
+
 // readIDs returns the ids named on the command line, reading stdin for "-".
 func readIDs(c *cli.Context, stdin io.Reader) ([]string, error) {
 	var ids []string
