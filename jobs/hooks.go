@@ -33,6 +33,10 @@ type Hooks struct {
 	// DownloadFunc is called after each download attempt with the size of the verified file
 	// (0 when err is not nil), how long the attempt took, and its error.
 	DownloadFunc func(bytes int64, d time.Duration, err error)
+	// ScheduledFunc is called when a poll finds the video not ready yet, with the time the
+	// next poll was asked for (interval and jitter included, before Asynq's whole-second
+	// rounding): `kiemv bench` measures poll lateness against it.
+	ScheduledFunc func(id string, due time.Time)
 }
 
 func (h *Hooks) poll(outcome string) {
@@ -44,6 +48,12 @@ func (h *Hooks) poll(outcome string) {
 func (h *Hooks) state(id string, rec *Record, ch Change) {
 	if h != nil && h.StateFunc != nil && rec != nil && ch.To != "" {
 		h.StateFunc(id, rec.State)
+	}
+}
+
+func (h *Hooks) scheduled(id string, due time.Time) {
+	if h != nil && h.ScheduledFunc != nil {
+		h.ScheduledFunc(id, due)
 	}
 }
 

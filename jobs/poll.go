@@ -109,7 +109,7 @@ func (p *Poller) poll(ctx context.Context, t *asynq.Task) error {
 		_, err := p.change(ctx, id, Change{To: StateTimedOut, Error: msg, CompletedAt: now})
 		return err
 	}
-	if wait, err := p.Limiter.Allow(ctx, LimitRecordInfo); err != nil {
+	if wait, err := p.allow(ctx, id); err != nil {
 		return fmt.Errorf("poll %s: rate limiter: %w", id, err)
 	} else if wait > 0 {
 		p.Hooks.poll(PollThrottled)
@@ -143,7 +143,7 @@ func (p *Poller) poll(ctx context.Context, t *asynq.Task) error {
 		if _, err := p.change(ctx, id, ch); err != nil {
 			return err
 		}
-		return &notReadyError{id: id, delay: jitter(cfg.Interval, 0.10)}
+		return p.notReady(id, cfg)
 	}
 }
 
@@ -158,7 +158,7 @@ func (p *Poller) onError(ctx context.Context, rec *Record, err error, cfg PollCo
 	case isAPI && apiErr.NotFound():
 		if now.Sub(followedSince(rec)) < cfg.NotFoundGrace {
 			p.change(ctx, id, Change{AddPolls: 1})
-			return &notReadyError{id: id, delay: jitter(cfg.Interval, 0.10)}
+			return p.notReady(id, cfg)
 		}
 		msg := fmt.Sprintf("KIE has no MP4 task %s; check the id (it is the id /api/v1/mp4/generate returned), then `kiemv track` the right one", id)
 		if _, cerr := p.change(ctx, id, Change{AddPolls: 1, To: StateFailed, Error: msg, CompletedAt: now}); cerr != nil {
@@ -195,6 +195,21 @@ func (p *Poller) change(ctx context.Context, id string, ch Change) (*Record, err
 	rec, err := applyChange(ctx, p.Store, p.log(), id, ch)
 	p.Hooks.state(id, rec, ch)
 	return rec, err
+}
+
+// allow takes a record-info call for id from the shared limit, in line when it can.
+func (p *Poller) allow(ctx context.Context, id string) (time.Duration, error) {
+	if r, ok := p.Limiter.(Reserver); ok {
+		return r.Reserve(ctx, LimitRecordInfo, id)
+	}
+	return p.Limiter.Allow(ctx, LimitRecordInfo)
+}
+
+// notReady is the error that schedules the next poll of id after the interval, ±10 %.
+func (p *Poller) notReady(id string, cfg PollConfig) error {
+	d := jitter(cfg.Interval, 0.10)
+	p.Hooks.scheduled(id, time.Now().Add(d))
+	return &notReadyError{id: id, delay: d}
 }
 
 func (p *Poller) enqueueDownload(ctx context.Context, id string, cfg PollConfig) error {

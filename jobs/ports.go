@@ -54,3 +54,15 @@ type Limiter interface {
 	// now, or how long to wait before asking again.
 	Allow(ctx context.Context, name string) (time.Duration, error)
 }
+
+// Reserver is a Limiter that keeps waiting callers in line. store.Limiter implements it; the
+// poll handler uses it when its Limiter does.
+type Reserver interface {
+	// Reserve takes one call from the named limit for holder (an MP4 task id). It returns 0
+	// when the call may go ahead now. Otherwise it books the next free call for holder and
+	// returns how long until it comes; when holder asks again after that, it goes ahead
+	// without taking another. Callers over the limit are so served first come, first served,
+	// each once per turn, instead of racing for every call that frees up (which lets the same
+	// few win every time while the others starve).
+	Reserve(ctx context.Context, name, holder string) (time.Duration, error)
+}

@@ -18,7 +18,9 @@ type notReadyError struct {
 }
 
 func (e *notReadyError) Error() string {
-	return fmt.Sprintf("mp4 task %s not ready yet; next poll in %v", e.id, e.delay.Round(time.Millisecond))
+	// Asynq keeps this message in every scheduled poll task (Asynqmon shows it beside the
+	// payload, which names the task): short, it saves Redis memory on every followed task.
+	return fmt.Sprintf("not ready; next poll in %v", e.delay.Round(100*time.Millisecond))
 }
 
 // rateLimitedError says the shared limiter or KIE asked us to wait. Not a failure either.

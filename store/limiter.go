@@ -61,7 +61,10 @@ type Limiter struct {
 	limits map[string]Limit
 }
 
-var _ jobs.Limiter = (*Limiter)(nil)
+var (
+	_ jobs.Limiter  = (*Limiter)(nil)
+	_ jobs.Reserver = (*Limiter)(nil)
+)
 
 // NewLimiter returns a limiter enforcing limits (keyed by name, such as jobs.LimitCreate) in
 // rdb under namespace (DefaultNamespace if ""). It fails if a limit is not positive.
@@ -108,6 +111,59 @@ func (l *Limiter) Allow(ctx context.Context, name string) (time.Duration, error)
 	iv := lim.interval().Microseconds()
 	tol := int64(lim.Burst-1) * iv
 	us, err := gcraScript.Run(ctx, l.rdb, []string{l.ns + ":rl:" + name}, iv, tol).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("rate limit %q: %w", name, err)
+	}
+	return time.Duration(us) * time.Microsecond, nil
+}
+
+// bookScript is gcraScript with a line: a call that does not conform now books the next
+// free one (the TAT moves on, as for an allowed call) under the holder's key, and the
+// holder's next ask on or after that time goes ahead without taking another call.
+// KEYS: limit key, holder key. ARGV: emission interval µs, tolerance µs, how long (ms) a
+// booked call waits for its holder after it came.
+// Reply: 0 if allowed, else the µs to wait.
+var bookScript = redis.NewScript(`
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local booked = tonumber(redis.call('GET', KEYS[2]) or '')
+if booked then
+  if booked <= now then
+    redis.call('DEL', KEYS[2])
+    return 0
+  end
+  return booked - now
+end
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tat < now then tat = now end
+local wait = tat - now - tolerance
+tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', string.format('%d', math.ceil((tat - now) / 1000)))
+if wait <= 0 then return 0 end
+redis.call('SET', KEYS[2], string.format('%d', now + wait), 'PX', string.format('%d', math.ceil(wait / 1000) + tonumber(ARGV[3])))
+return wait
+`)
+
+// reserveHold is how long a booked call waits for its holder once its time has come; a
+// holder that never comes (its task was canceled meanwhile) just lets it lapse.
+const reserveHold = time.Minute
+
+// Reserve takes one call from the named limit for holder, as jobs.Reserver describes: 0 when
+// the call may go ahead now, else the wait until the call booked for holder (kept in
+// <ns>:rl:<name>:held:<holder>). Waiting holders are served in the order they asked, each
+// once per turn, and no more calls go through than Allow would let through.
+func (l *Limiter) Reserve(ctx context.Context, name, holder string) (time.Duration, error) {
+	lim, ok := l.limits[name]
+	if !ok {
+		return 0, fmt.Errorf("rate limit %q is not configured (known: %s)", name, l.names())
+	}
+	iv := lim.interval().Microseconds()
+	tol := int64(lim.Burst-1) * iv
+	key := l.ns + ":rl:" + name
+	us, err := bookScript.Run(ctx, l.rdb, []string{key, key + ":held:" + holder}, iv, tol, reserveHold.Milliseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("rate limit %q: %w", name, err)
 	}

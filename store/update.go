@@ -73,17 +73,22 @@ func (s *Records) Update(ctx context.Context, id string, ch jobs.Change) (*jobs.
 	if ch.ClearError && ch.Error == "" {
 		clearErr = "1"
 	}
-	keys := make([]string, 0, 1+len(jobs.States))
-	keys = append(keys, s.recKey(id))
-	args := make([]any, 0, 32)
-	args = append(args, string(ch.To), formatTime(now), now.UnixMilli(), ch.AddPolls, clearErr, len(jobs.States))
-	for _, st := range jobs.States {
-		keys = append(keys, s.stateKey(st))
-		args = append(args, string(st))
-	}
+	// A change that keeps the state (every poll that finds the video pending) touches only
+	// the record: it sends no state index keys, names or sources.
+	states := jobs.States
 	var sources []jobs.State
 	if ch.To != "" {
 		sources = jobs.SourcesOf(ch.To)
+	} else {
+		states = nil
+	}
+	keys := make([]string, 0, 1+len(states))
+	keys = append(keys, s.recKey(id))
+	args := make([]any, 0, 32)
+	args = append(args, string(ch.To), formatTime(now), now.UnixMilli(), ch.AddPolls, clearErr, len(states))
+	for _, st := range states {
+		keys = append(keys, s.stateKey(st))
+		args = append(args, string(st))
 	}
 	args = append(args, len(sources))
 	for _, st := range sources {

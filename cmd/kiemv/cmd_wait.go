@@ -52,6 +52,7 @@ func runWait(ctx context.Context, g *globals, ids []string, timeout, every time.
 	}
 	st := g.records(conn)
 	final := make(map[string]*jobs.Record, len(ids))
+	down := false // Redis could not be read: keep trying (it may be restarting) until it answers
 	for len(final) < len(ids) {
 		for _, id := range ids {
 			if final[id] != nil {
@@ -61,7 +62,14 @@ func runWait(ctx context.Context, g *globals, ids []string, timeout, every time.
 			if errors.Is(err, jobs.ErrNoRecord) {
 				return fmt.Errorf("kiemv does not follow mp4 task %s; start with `kiemv track %s`", id, id)
 			} else if err != nil && ctx.Err() == nil {
-				return err
+				if !down {
+					fmt.Fprintf(stderr, "kiemv: cannot read mp4 task %s from Redis (%v); retrying until Redis answers\n", id, err)
+				}
+				down = true
+				break
+			} else if down && err == nil {
+				fmt.Fprintln(stderr, "kiemv: Redis answers again")
+				down = false
 			}
 			if rec != nil && rec.State.Terminal() {
 				final[id] = rec
@@ -70,7 +78,11 @@ func runWait(ctx context.Context, g *globals, ids []string, timeout, every time.
 		if len(final) == len(ids) {
 			break
 		}
-		t := time.NewTimer(every)
+		wait := every
+		if down {
+			wait = max(every, time.Second)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -19,7 +19,8 @@ type workerOptions struct {
 	NotFoundGrace       time.Duration
 	MaxVideoBytes       int64
 	ShutdownTimeout     time.Duration
-	MetricsAddr         string // serve Prometheus metrics here ("" = off)
+	MaxBackoff          time.Duration // cap on the delay between retries of a failing task
+	MetricsAddr         string        // serve Prometheus metrics here ("" = off)
 }
 
 func workerFlags() []cli.Flag {
@@ -31,6 +32,7 @@ func workerFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "not-found-grace", Value: 2 * time.Minute, Usage: "how long KIE may not know a task before it is failed"},
 		&cli.Int64Flag{Name: "max-video-bytes", Value: 4 << 30, Usage: "largest video accepted"},
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "how long in-flight tasks may finish on SIGTERM"},
+		&cli.DurationFlag{Name: "max-backoff", Value: 5 * time.Minute, Usage: "longest wait between retries of a failing poll or download (e.g. during a KIE outage)"},
 		&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"KIEMV_METRICS_ADDR"}, Usage: "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (default: off)"},
 	}
 }
@@ -39,14 +41,14 @@ func readWorkerOptions(c *cli.Context) (workerOptions, error) {
 	o := workerOptions{Concurrency: c.Int("concurrency"), DownloadConcurrency: c.Int("download-concurrency"),
 		PollInterval: c.Duration("poll-interval"), PollTimeout: c.Duration("poll-timeout"),
 		NotFoundGrace: c.Duration("not-found-grace"), MaxVideoBytes: c.Int64("max-video-bytes"),
-		ShutdownTimeout: c.Duration("shutdown-timeout"), MetricsAddr: c.String("metrics-addr")}
+		ShutdownTimeout: c.Duration("shutdown-timeout"), MaxBackoff: c.Duration("max-backoff"), MetricsAddr: c.String("metrics-addr")}
 	switch {
 	case o.Concurrency < 1 || o.DownloadConcurrency < 1:
 		return o, usagef("--concurrency and --download-concurrency must be at least 1")
 	case o.PollInterval < 100*time.Millisecond:
 		return o, usagef("--poll-interval %v is below the 100ms minimum", o.PollInterval)
-	case o.PollTimeout <= 0 || o.NotFoundGrace <= 0 || o.ShutdownTimeout <= 0:
-		return o, usagef("--poll-timeout, --not-found-grace and --shutdown-timeout must be positive")
+	case o.PollTimeout <= 0 || o.NotFoundGrace <= 0 || o.ShutdownTimeout <= 0 || o.MaxBackoff <= 0:
+		return o, usagef("--poll-timeout, --not-found-grace, --shutdown-timeout and --max-backoff must be positive")
 	case o.MaxVideoBytes < 1:
 		return o, usagef("--max-video-bytes must be positive")
 	}
@@ -89,6 +91,10 @@ type builtWorker struct {
 	worker  *jobs.Worker
 	metrics *metrics
 	queues  jobs.Queues
+	// poller and downloader are the handlers the worker runs; `kiemv bench` instruments them
+	// (their KIE client and Hooks) before run.
+	poller     *jobs.Poller
+	downloader *jobs.Downloader
 }
 
 // buildWorker connects and wires a worker; the caller closes bw.conn.
@@ -120,8 +126,8 @@ func buildWorker(ctx context.Context, g *globals, o workerOptions) (*builtWorker
 		Config: jobs.DownloadConfig{MaxBytes: o.MaxVideoBytes}, Hooks: m.hooks()}
 	w := jobs.NewWorker(jobs.WorkerConfig{Redis: conn.opt, Queues: q, PollConcurrency: o.Concurrency,
 		DownloadConcurrency: o.DownloadConcurrency, PollInterval: o.PollInterval, ShutdownTimeout: o.ShutdownTimeout,
-		Backoff: jobs.Backoff{Base: min(time.Second, o.PollInterval)}, Log: g.Log}, poller, dl)
-	return &builtWorker{conn: conn, worker: w, metrics: m, queues: q}, nil
+		Backoff: jobs.Backoff{Base: min(time.Second, o.PollInterval), Max: o.MaxBackoff}, Log: g.Log}, poller, dl)
+	return &builtWorker{conn: conn, worker: w, metrics: m, queues: q, poller: poller, downloader: dl}, nil
 }
 
 // run serves metrics (with o.MetricsAddr) and the worker until ctx ends.

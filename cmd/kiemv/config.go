@@ -120,7 +120,8 @@ func (g *globals) connect(ctx context.Context) (*redisConn, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("cannot reach Redis at %s (%v): start one with `redis-server` (Debian: apt-get install redis-server), point REDIS_URL at yours, or try `kiemv dev` for an embedded one", redactURL(g.RedisURL), err)
 	}
-	return &redisConn{rdb: rdb, opt: aopt, url: g.RedisURL, pool: asynq.NewClientFromRedisClient(rdb)}, nil
+	makePatient(rdb) // after the PING: fail fast at start, ride out a restart later (redis_retry.go)
+	return &redisConn{rdb: rdb, opt: patientRedis{aopt}, url: g.RedisURL, pool: asynq.NewClientFromRedisClient(rdb)}, nil
 }
 
 // Close releases the connection.

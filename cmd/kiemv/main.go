@@ -83,7 +83,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			submitCommand(), trackCommand(), statusCommand(), listCommand(), waitCommand(),
 			retryCommand(), cancelCommand(), workerCommand(), simCommand(), devCommand(), dashboardCommand(),
-			callbacksCommand(),
+			callbacksCommand(), benchCommand(), benchSimCommand(),
 		},
 	}
 }

@@ -179,6 +179,21 @@ func (l *instrumentedLimiter) Allow(ctx context.Context, name string) (time.Dura
 	return d, err
 }
 
+// Reserve passes a jobs.Reserver through (the poll handler keeps waiting polls in line with
+// it), recording the waits it imposes; a limiter without Reserve answers as Allow.
+func (l *instrumentedLimiter) Reserve(ctx context.Context, name, holder string) (time.Duration, error) {
+	r, ok := l.l.(jobs.Reserver)
+	if !ok {
+		return l.Allow(ctx, name)
+	}
+	d, err := r.Reserve(ctx, name, holder)
+	if err == nil && d > 0 {
+		l.m.limiterWaits.WithLabelValues(name).Inc()
+		l.m.limiterWaited.WithLabelValues(name).Add(d.Seconds())
+	}
+	return d, err
+}
+
 // recordsCollector exports how many records are in each state, read from Redis at scrape time.
 type recordsCollector struct{ recs *store.Records }
 

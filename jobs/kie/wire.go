@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // envelope is KIE's reply wrapper {"code": int, "msg": string, "data": any}.
@@ -47,7 +48,10 @@ func normKey(k string) string { return strings.ToLower(strings.ReplaceAll(k, "_"
 // are both present, the first non-null one in sorted key order wins, so the result does not
 // depend on map iteration order.
 func decodeObject(b []byte) (object, error) {
-	var raw map[string]json.RawMessage
+	raw, ok := splitObject(b)
+	if ok {
+		return normalize(raw), nil
+	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		if json.Valid(b) {
 			return nil, errNotObject
@@ -57,6 +61,12 @@ func decodeObject(b []byte) (object, error) {
 	if raw == nil { // the body was null
 		return nil, errNotObject
 	}
+	return normalize(raw), nil
+}
+
+// normalize folds the keys of raw with normKey; of two spellings of one key, the first
+// non-null one in sorted key order wins.
+func normalize(raw map[string]json.RawMessage) object {
 	keys := make([]string, 0, len(raw))
 	for k := range raw {
 		keys = append(keys, k)
@@ -70,7 +80,77 @@ func decodeObject(b []byte) (object, error) {
 		}
 		obj[n] = raw[k]
 	}
-	return obj, nil
+	return obj
+}
+
+// splitObject is the fast path of decodeObject for the replies KIE sends on every poll: it
+// splits a valid JSON object whose keys are plain ASCII into key → value sub-slices of b
+// (the values as json.Unmarshal would give them as RawMessage, without copying them). For
+// anything else (invalid JSON, not an object, escaped or non-ASCII keys) it reports false
+// and json.Unmarshal decides, so both paths give the same result.
+func splitObject(b []byte) (map[string]json.RawMessage, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' || !json.Valid(b) {
+		return nil, false
+	}
+	raw := make(map[string]json.RawMessage, 12)
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		end := i + 1 // the key: b[i] is its opening quote (the JSON is valid)
+		for end < len(b) && b[end] != '"' {
+			if c := b[end]; c == '\\' || c >= 0x80 {
+				return nil, false
+			}
+			end++
+		}
+		key := string(b[i+1 : end])
+		i = skipSpace(b, skipSpace(b, end+1)+1) // past the colon
+		end = valueEnd(b, i)
+		raw[key] = json.RawMessage(b[i:end:end])
+		i = skipSpace(b, end)
+	}
+	return raw, true
+}
+
+// valueEnd returns the index just past the JSON value that starts at b[i] (b is valid JSON).
+func valueEnd(b []byte, i int) int {
+	depth := 0
+	for j := i; j < len(b); j++ {
+		switch c := b[j]; c {
+		case '"':
+			for j++; b[j] != '"'; j++ {
+				if b[j] == '\\' {
+					j++
+				}
+			}
+			if depth == 0 {
+				return j + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 { // the end of a literal, at the object's close
+				return j
+			}
+			if depth--; depth == 0 {
+				return j + 1
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return len(b)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // str returns the first of the named fields that holds a string (or a number).
@@ -96,6 +176,8 @@ func flexString(raw json.RawMessage) string {
 		return ""
 	}
 	switch c := t[0]; {
+	case c == '"' && plainString(t):
+		return strings.TrimSpace(string(t[1 : len(t)-1]))
 	case c == '"':
 		var s string
 		if json.Unmarshal(t, &s) == nil {
@@ -107,6 +189,20 @@ func flexString(raw json.RawMessage) string {
 		}
 	}
 	return ""
+}
+
+// plainString reports whether t is a JSON string that json.Unmarshal would return as its
+// bytes between the quotes: no escapes, quotes or control characters, valid UTF-8.
+func plainString(t []byte) bool {
+	if len(t) < 2 || t[len(t)-1] != '"' {
+		return false
+	}
+	for _, c := range t[1 : len(t)-1] {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return false
+		}
+	}
+	return utf8.Valid(t[1 : len(t)-1])
 }
 
 // flexInt reads an integer sent as a number (integral or not) or as a numeric string.

@@ -61,7 +61,7 @@ func (s *Sim) serveFile(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 		}
 	}()
-	http.ServeContent(cw, r, id+".mp4", modTime, s.content(id, size))
+	http.ServeContent(s.paced(cw, r), r, id+".mp4", modTime, s.content(id, size))
 }
 
 // etag is the strong validator of a task's video: it changes with the id, size and content.

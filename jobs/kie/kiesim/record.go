@@ -17,6 +17,7 @@ func (s *Sim) handleRecordInfo(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if id != "" {
 		s.stats.Polls[id]++
+		defer s.pollBegin(id)()
 	}
 	s.riSliding.add(now)
 	if n := s.riSliding.count(now, time.Second); n > s.stats.MaxRecordInfoPerSecond {

@@ -24,6 +24,11 @@ type Stats struct {
 	// MaxRecordInfoPerSecond is the most record-info calls (all tasks and keys) seen in any
 	// sliding 1 s window, whether or not a limit is set.
 	MaxRecordInfoPerSecond int
+	// MaxConcurrentPolls is the most record-info calls for one task id that were in flight at
+	// the same time (1 when no task was ever polled twice at once).
+	MaxConcurrentPolls int
+	// OutageReplies counts the API calls answered by a SetOutage fault.
+	OutageReplies int
 	// Callbacks counts the scheduled callback POSTs attempted per task, retries included
 	// (SendForged, SendReplay and SendStale are not counted).
 	Callbacks map[string]int

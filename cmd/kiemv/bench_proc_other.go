@@ -1,0 +1,48 @@
+//go:build !linux
+
+package main
+
+import (
+	"os/exec"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// The bench measures CPU, RSS and disk space through Linux interfaces; elsewhere those figures
+// read as zero.
+
+func cpuTime() time.Duration { return 0 }
+func peakRSS() int64         { return 0 }
+func currentRSS() int64      { return 0 }
+func resetPeakRSS() bool     { return false }
+func goMemory() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse + ms.StackInuse)
+}
+
+type machine struct {
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpu_model"`
+	MemTotal string `json:"mem_total"`
+	OS       string `json:"os"`
+	Go       string `json:"go"`
+}
+
+func describeMachine() machine {
+	return machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()}
+}
+
+func childAttr() *syscall.SysProcAttr { return nil }
+
+func freeDiskBytes(string) int64 { return -1 }
+
+func lookPath(name string) string {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return ""
+	}
+	return p
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"time"
+
+	"github.com/kiemv/kiemv/jobs"
+	"github.com/kiemv/kiemv/jobs/kie/kiesim"
+	"github.com/kiemv/kiemv/store"
+)
+
+// quota follows more tasks than the record-info limit can poll at the nominal interval:
+// --quota-tasks tasks, polled every --interval, under a limit of --quota-limit calls per
+// second that both kiemv and the simulator enforce. One task in four becomes ready at a
+// random time; the rest never do. It checks that no task starves, how long ready tasks wait
+// to be seen, and that no call over the limit reaches the simulator.
+func (e *benchEnv) quota(ctx context.Context) (*scenario, error) {
+	s := &scenario{Name: "quota"}
+	o := e.o
+	n, limit := o.QuotaTasks, o.QuotaLimit
+	cycle := time.Duration(float64(n) / float64(limit) * float64(time.Second)) // one poll of every task at the limit
+	sim, err := startSim(kiesim.Config{RecordInfoLimit: limit})
+	if err != nil {
+		return nil, err
+	}
+	defer sim.Close()
+	ns := benchNamespace("quota")
+	w, err := e.newWorker(ctx, workerSpec{ns: ns, simURL: sim.URL, dir: filepath.Join(e.tmp, "quota"), recordLimit: limit})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close(e)
+
+	rng := rand.New(rand.NewPCG(2, 100))
+	ids := make([]string, n)
+	ready := map[string]bool{}
+	for i := range ids {
+		ids[i] = taskID("quota", i)
+		f := kiesim.Fate{Outcome: kiesim.OutcomeNever}
+		if i%4 == 0 { // ready at a time uniform in 0.25–1.25 cycles
+			f = kiesim.Fate{ReadyAfter: time.Duration((0.25 + rng.Float64()) * float64(cycle))}
+			ready[ids[i]] = true
+		}
+		sim.Sim.AddTask(ids[i], "audio-"+ids[i], f)
+	}
+	start := time.Now()
+	w.start()
+	spread := func(i int) time.Duration { return o.Interval * time.Duration(i) / time.Duration(n) }
+	if err := w.trackAll(ctx, ids, spread); err != nil {
+		return nil, err
+	}
+	// Watch until every ready task was seen, and for at least 2.5 cycles (so that a starving
+	// task shows), but no longer than 5.25 cycles.
+	minRun, maxRun := start.Add(cycle*5/2), start.Add(cycle*21/4)
+	for time.Now().Before(maxRun) {
+		if err := pause(ctx, 250*time.Millisecond); err != nil {
+			return nil, err
+		}
+		c, err := w.recs.Counts(ctx)
+		seen := c[jobs.StateReady] + c[jobs.StateDownloading] + c[jobs.StateDownloaded]
+		if err == nil && seen == int64(len(ready)) && time.Now().After(minRun) {
+			break
+		}
+	}
+	end := time.Now()
+	st := sim.Sim.Stats()
+	gaps := w.probe.gaps(end)
+	var detect []float64
+	var polls int
+	for _, id := range ids {
+		polls += st.Polls[id]
+		if !ready[id] {
+			continue
+		}
+		rec, err := w.recs.Get(ctx, id)
+		readyAt, _ := sim.Sim.ReadyAt(id)
+		if err == nil && !rec.CompletedAt.IsZero() {
+			detect = append(detect, rec.CompletedAt.Sub(readyAt).Seconds())
+		}
+	}
+	refused := 0
+	for _, f := range st.PollFaults {
+		refused += f
+	}
+	sustained := float64(store.Window(limit, time.Second).Rate)
+	bound := float64(n) / (2 * float64(limit))
+	maxGap, meanDetect := quantile(gaps, 1), mean(detect)
+	run := end.Sub(start).Seconds()
+	s.add("tasks", float64(n), "")
+	s.add("limit_per_s", float64(limit), "/s")
+	s.add("demand_per_s", float64(n)/o.Interval.Seconds(), "/s")
+	s.add("polls_per_s", float64(polls)/run, "/s")
+	s.check("max_gap_s", maxGap, "s", fmt.Sprintf("≤ %.3g (2·N/limit)", 2*cycle.Seconds()), okIf(maxGap, 2*cycle.Seconds(), false))
+	s.add("gap_p99_s", quantile(gaps, 0.99), "s")
+	s.check("detected", float64(len(detect)), "", fmt.Sprintf("= %d", len(ready)), len(detect) == len(ready))
+	s.check("mean_detection_s", meanDetect, "s", fmt.Sprintf("≤ %.3g (N/(2·limit))", bound), okIf(meanDetect, bound, false))
+	s.add("bound_at_sustained_rate_s", float64(n)/(2*sustained), "s")
+	s.add("detection_p99_s", quantile(detect, 0.99), "s")
+	s.check("calls_over_limit", float64(refused), "", "= 0", refused == 0)
+	s.add("max_record_info_per_s", float64(st.MaxRecordInfoPerSecond), "/s")
+	s.note("%d tasks polled every %v want %.0f record-info calls/s; the limit (kiemv's shared limiter and the simulator's) is %d/s; %d tasks become ready %.3g–%.3g s after they are followed, the rest never; watched %.0f s",
+		n, o.Interval, float64(n)/o.Interval.Seconds(), limit, len(ready), cycle.Seconds()/4, cycle.Seconds()*5/4, run)
+	s.note("kiemv's limiter admits at most %d calls in any second as a burst of %d then %.0f/s sustained (store.Window), so the best mean detection it can reach is N/(2·%.0f) = %.3g s",
+		limit, store.Window(limit, time.Second).Burst, sustained, sustained, float64(n)/(2*sustained))
+	s.note("calls_over_limit counts record-info calls the simulator refused for exceeding its %d/s window (fixed 1 s windows, as KIE counts them in the simulator); max_record_info_per_s is the most calls it saw in any sliding second: a waiting poll holds a booked call and runs at the whole second after it (Asynq), so a sliding second can hold the calls of two", limit)
+	return s, nil
+}
