@@ -55,7 +55,7 @@ func (s *Service) pollNow(ctx context.Context, id string) error {
 			}
 			// Someone queued it meanwhile: look again.
 		case isRunTaskState(err, "already running"):
-			if err := sleep(ctx, wakeRecheck); err != nil {
+			if err := sleep(ctx, wakeRecheck); err != nil || ctx.Err() != nil { // the timer and the deadline may fire together
 				return fmt.Errorf("wake %s: %w", id, ErrPollBusy)
 			}
 		default:
