@@ -257,7 +257,7 @@ func applyChange(ctx context.Context, s Store, log *slog.Logger, id string, ch C
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("update record %s: %w", id, err)
+		return nil, err // the Store's errors name the record
 	}
 	if ch.To != "" {
 		attrs := []any{"task_id", id, "state", rec.State}

@@ -56,23 +56,6 @@ func resetPeakRSS() bool {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
 
-// goMemory is the Go heap in use plus goroutine stacks, after a full GC.
-func goMemory() int64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapInuse + ms.StackInuse)
-}
-
-// machine describes where the figures come from.
-type machine struct {
-	CPUs     int    `json:"cpus"`
-	CPUModel string `json:"cpu_model"`
-	MemTotal string `json:"mem_total"`
-	OS       string `json:"os"`
-	Go       string `json:"go"`
-}
-
 func describeMachine() machine {
 	m := machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {

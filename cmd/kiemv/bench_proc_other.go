@@ -16,21 +16,6 @@ func cpuTime() time.Duration { return 0 }
 func peakRSS() int64         { return 0 }
 func currentRSS() int64      { return 0 }
 func resetPeakRSS() bool     { return false }
-func goMemory() int64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapInuse + ms.StackInuse)
-}
-
-type machine struct {
-	CPUs     int    `json:"cpus"`
-	CPUModel string `json:"cpu_model"`
-	MemTotal string `json:"mem_total"`
-	OS       string `json:"os"`
-	Go       string `json:"go"`
-}
-
 func describeMachine() machine {
 	return machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()}
 }
