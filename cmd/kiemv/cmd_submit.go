@@ -29,7 +29,7 @@ func submitCommand() *cli.Command {
 			&cli.StringFlag{Name: "audio-id", Usage: "the track id (sunoData[].id)", Required: true},
 			&cli.StringFlag{Name: "author", Usage: "signature on the cover, at most 50 characters"},
 			&cli.StringFlag{Name: "domain", Usage: "watermark at the bottom, at most 50 characters"},
-			&cli.StringFlag{Name: "callback-url", Usage: "public URL where KIE POSTs the result (see `kiemv callbacks`)"},
+			&cli.StringFlag{Name: "callback-url", Usage: "public URL where KIE POSTs the result (see kiemv callbacks)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the whole record as JSON"},
 			&cli.DurationFlag{Name: "first-poll", Value: 5 * time.Second, Usage: "delay before the first poll"},
 		},

@@ -69,21 +69,28 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	useSafeHelpFlag()
+	app := &cli.App{
 		Name:                 "kiemv",
 		Usage:                "follow KIE.AI music-video tasks to verified MP4 files",
 		Flags:                globalFlags(),
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
+		HideHelpCommand:      true,                         // replaced by helpCommand(): the built-in one is shared global state
 		ExitErrHandler:       func(*cli.Context, error) {}, // run() prints and picks the code
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return &usageError{err}
 		},
 		Commands: []*cli.Command{
+			helpCommand(),
 			submitCommand(), trackCommand(), statusCommand(), listCommand(), waitCommand(),
 			retryCommand(), cancelCommand(), workerCommand(), simCommand(), devCommand(), dashboardCommand(),
 			callbacksCommand(), benchCommand(), benchSimCommand(),
 		},
 	}
+	for _, c := range app.Commands {
+		c.HideHelpCommand = true // `kiemv help CMD` and `kiemv CMD --help` remain
+	}
+	return app
 }
