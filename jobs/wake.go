@@ -11,7 +11,7 @@ import (
 )
 
 // ErrPollBusy means a task's poll was running during the whole of a Wake, so it could not be
-// moved to now; the caller should try again shortly (the webhook answers 503 so KIE does).
+// moved to now; the running poll itself asks KIE, so nothing is lost.
 var ErrPollBusy = errors.New("the task's poll is running right now")
 
 // wakeRecheck is how often Wake looks again at a poll that is running.

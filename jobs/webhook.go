@@ -40,7 +40,7 @@ const (
 	CallbackTooLarge     = "too_large"          // 413
 	CallbackMalformed    = "malformed"          // 400: not JSON, no task id, or a bad task id
 	CallbackBadMethod    = "method_not_allowed" // 405
-	CallbackUnavailable  = "unavailable"        // 503: Redis failed or was too slow; KIE retries
+	CallbackUnavailable  = "unavailable"        // 200 all the same: Redis failed or was too slow; polling catches up
 )
 
 // Waker makes the next poll of a followed MP4 task happen now (or starts following it).
@@ -143,9 +143,9 @@ func (h *Webhook) handle(w http.ResponseWriter, r *http.Request) (int, string, s
 	case <-ctx.Done(): // Redis is hanging: answer now; act finishes (or forgets) on its own
 		result = CallbackUnavailable
 	}
-	if result == CallbackUnavailable {
-		return http.StatusServiceUnavailable, result, id
-	}
+	// Issue 4: the answer is 200 within a second whatever happens downstream. A wake that
+	// failed is logged and left to the poll schedule, the safety net; its replay mark is
+	// removed, so a redelivery would still be acted on.
 	return http.StatusOK, result, id
 }
 
@@ -172,7 +172,7 @@ func (h *Webhook) check(hdr http.Header, id string, body []byte) (stamp string, 
 }
 
 // act deduplicates the callback and wakes its task. A callback that could not be acted on is
-// forgotten again, so that KIE's redelivery (after the 503) is not taken for a replay.
+// forgotten again, so that a redelivery of it is not taken for a replay.
 func (h *Webhook) act(ctx context.Context, id, stamp string, code int) string {
 	first, err := h.Replay.FirstSeen(ctx, id, stamp, ReplayTTL)
 	if err != nil {
@@ -183,7 +183,7 @@ func (h *Webhook) act(ctx context.Context, id, stamp string, code int) string {
 		return CallbackReplay
 	}
 	if err := h.Waker.Wake(ctx, id); err != nil {
-		h.log().Warn("callback could not wake the task's poll; KIE will redeliver", "task_id", id, "kie_code", code, "error", err)
+		h.log().Warn("callback could not wake the task's poll; its next scheduled poll will find the video", "task_id", id, "kie_code", code, "error", err)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		if ferr := h.Replay.Forget(fctx, id, stamp); ferr != nil {
