@@ -29,7 +29,10 @@ type Service struct {
 	// RunTaskFunc, when set, moves a scheduled or retrying Asynq task to pending, so that it
 	// runs at once; Wake uses it. (*asynq.Inspector).RunTask fits.
 	RunTaskFunc func(queue, taskID string) error
-	Log         *slog.Logger
+	// TaskInfoFunc, when set with ClearTaskFunc, lets Track replace a task that Asynq archived
+	// (gave up on) while its record still waits for it. (*asynq.Inspector).GetTaskInfo fits.
+	TaskInfoFunc func(queue, taskID string) (*asynq.TaskInfo, error)
+	Log          *slog.Logger
 }
 
 // SubmitRequest is what `kiemv submit` sends to KIE.
@@ -161,7 +164,8 @@ func (s *Service) create(ctx context.Context, req SubmitRequest) (id string, exi
 }
 
 // Track follows an MP4 task created elsewhere, polling first after delay. It is idempotent:
-// tracking a followed task re-queues its poll if that was lost, and changes nothing else.
+// tracking a followed task re-queues its poll (or download) if that was lost or archived by
+// Asynq, and changes nothing else.
 func (s *Service) Track(ctx context.Context, id string, delay time.Duration) (*Record, bool, error) {
 	if err := ValidateID("mp4 task id", id); err != nil {
 		return nil, false, err
@@ -183,18 +187,36 @@ func (s *Service) follow(ctx context.Context, rec *Record, delay time.Duration) 
 		return nil, false, err
 	}
 	var task *asynq.Task
+	var queue, taskID string
 	switch cur.State {
 	case StatePending:
-		task = NewPollTask(cur.TaskID, s.Queues, delay)
+		task, queue, taskID = NewPollTask(cur.TaskID, s.Queues, delay), s.Queues.Poll, PollTaskID(cur.TaskID)
 	case StateReady, StateDownloading:
-		task = NewDownloadTask(cur.TaskID, s.Queues, time.Hour)
+		task, queue, taskID = NewDownloadTask(cur.TaskID, s.Queues, time.Hour), s.Queues.Download, DownloadTaskID(cur.TaskID)
 	default:
 		return cur, created, nil
 	}
-	if _, err := s.Enqueuer.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	_, err = s.Enqueuer.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) && s.clearArchived(queue, taskID) {
+		_, err = s.Enqueuer.EnqueueContext(ctx, task)
+	}
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil, false, fmt.Errorf("queue the %s task of %s: %w; run `kiemv track %s` again", task.Type(), cur.TaskID, err, cur.TaskID)
 	}
 	return cur, created, nil
+}
+
+// clearArchived deletes the task if Asynq archived it, and reports whether it did. A task that
+// is still queued, scheduled or running is left alone: it already does the work.
+func (s *Service) clearArchived(queue, taskID string) bool {
+	if s.TaskInfoFunc == nil || s.ClearTaskFunc == nil {
+		return false
+	}
+	info, err := s.TaskInfoFunc(queue, taskID)
+	if err != nil || info.State != asynq.TaskStateArchived {
+		return false
+	}
+	return s.ClearTaskFunc(queue, taskID) == nil
 }
 
 // Retry puts a record that ended without a file back to pending and polls it at once.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/kiemv/kiemv/jobs/kie/kiesim"
 )
@@ -178,6 +180,34 @@ func TestTrackIsIdempotent(t *testing.T) {
 	}
 	if _, _, err := svc.Track(e.ctx, "a/b", 0); !errors.Is(err, jobs.ErrBadID) {
 		t.Errorf("Track(a/b) = %v", err)
+	}
+}
+
+// TestTrackReplacesAnArchivedPoll covers a record left pending while Asynq archived its poll
+// (a lease lost on the last retry): track must queue a live poll again.
+func TestTrackReplacesAnArchivedPoll(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, kiesim.Config{})
+	svc := e.service()
+	if _, _, err := svc.Track(e.ctx, "mp4_archived", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.insp.ArchiveTask(e.q.Poll, jobs.PollTaskID("mp4_archived")); err != nil {
+		t.Fatalf("archive the poll: %v", err)
+	}
+	if _, _, err := svc.Track(e.ctx, "mp4_archived", 0); err != nil {
+		t.Fatalf("track again: %v", err)
+	}
+	info, err := e.insp.GetTaskInfo(e.q.Poll, jobs.PollTaskID("mp4_archived"))
+	if err != nil || info.State == asynq.TaskStateArchived {
+		t.Fatalf("poll task after track: %+v, %v; want a live (not archived) task", info, err)
+	}
+	// A live task is left alone: tracking again must not replace the scheduled one.
+	if _, _, err := svc.Track(e.ctx, "mp4_archived", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := e.insp.GetTaskInfo(e.q.Poll, jobs.PollTaskID("mp4_archived")); err != nil || again.State != info.State {
+		t.Errorf("a live poll was replaced: %+v -> %+v (%v)", info, again, err)
 	}
 }
 
