@@ -51,10 +51,14 @@ func TestCreateGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(*got) != fmt.Sprint(*in) {
-		t.Errorf("Get = %+v\nwant %+v", *got, *in)
+	// Times are kept to the millisecond.
+	want := *in
+	want.CreatedAt, want.UpdatedAt = at.Truncate(time.Millisecond), at.Truncate(time.Millisecond)
+	want.CompletedAt = at.Add(time.Minute).Truncate(time.Millisecond)
+	if fmt.Sprint(*got) != fmt.Sprint(want) {
+		t.Errorf("Get = %+v\nwant %+v", *got, want)
 	}
-	if !got.CreatedAt.Equal(at) || !got.CompletedAt.Equal(at.Add(time.Minute)) {
+	if !got.CreatedAt.Equal(want.CreatedAt) || !got.CompletedAt.Equal(want.CompletedAt) {
 		t.Errorf("times: created %v completed %v", got.CreatedAt, got.CompletedAt)
 	}
 	again := &jobs.Record{TaskID: "mp4_a", State: jobs.StateReady}

@@ -39,7 +39,7 @@ if i <= #ARGV then redis.call('HSET', rec, unpack(ARGV, i)) end
 if ARGV[4] ~= '0' then redis.call('HINCRBY', rec, 'polls', ARGV[4]) end
 redis.call('HSET', rec, 'updated_at', ARGV[2])
 if to ~= '' then
-  local id = redis.call('HGET', rec, 'task_id')
+  local id = string.match(rec, ':rec:([^:]+)$') -- namespaces and ids hold no ':'
   local score = false
   for j = 1, nstates do
     if ARGV[6 + j] == cur then score = redis.call('ZSCORE', KEYS[1 + j], id) end

@@ -81,7 +81,7 @@ func TestUpdateFields(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newRecords(t)
 	mustCreate(t, s, "mp4_f", jobs.StatePending, time.Now())
-	done := time.Date(2025, 5, 6, 7, 8, 9, 10, time.UTC)
+	done := time.Date(2025, 5, 6, 7, 8, 9, 10_000_000, time.UTC) // stored to the millisecond
 	got, err := s.Update(ctx, "mp4_f", jobs.Change{To: jobs.StateReady, KIEStatus: "SUCCESS",
 		VideoURL: "https://cdn/v.mp4", AddPolls: 3, CompletedAt: done, Error: "flaky"})
 	if err != nil {
