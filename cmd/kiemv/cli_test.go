@@ -142,3 +142,25 @@ func TestTrackStatusCancelRetry(t *testing.T) {
 		t.Errorf("wait on a pending task: exit %d, stdout %q, stderr %q", code, wout, stderr)
 	}
 }
+
+// TestHelp checks every way of asking for help, since kiemv builds its own help command and
+// flag (urfave/cli's are shared global state).
+func TestHelp(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"kiemv", "--help"}, "--api-key"},
+		{[]string{"kiemv", "-h"}, "GLOBAL OPTIONS"},
+		{[]string{"kiemv", "help"}, "COMMANDS"},
+		{[]string{"kiemv", "help", "wait"}, "kiemv wait"},
+		{[]string{"kiemv", "wait", "--help"}, "--timeout"},
+		{[]string{"kiemv", "worker", "-h"}, "--poll-interval"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), c.args, &out, &errb)
+		if code != 0 || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%v: exit %d, stdout %.200q, stderr %q; want exit 0 and %q", c.args[1:], code, out.String(), errb.String(), c.want)
+		}
+	}
+}

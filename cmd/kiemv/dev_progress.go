@@ -255,9 +255,7 @@ type logRing struct {
 func (l *logRing) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		l.buf = append(l.buf, line)
-	}
+	l.buf = append(l.buf, strings.Split(strings.TrimRight(string(p), "\n"), "\n")...)
 	if n := len(l.buf) - l.max; n > 0 {
 		l.buf = slices.Delete(l.buf, 0, n)
 	}

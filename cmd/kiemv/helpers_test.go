@@ -108,8 +108,6 @@ func tail(s string, n int) string {
 	return s
 }
 
-func lines(s string) []string { return strings.Fields(strings.TrimSpace(s)) }
-
 // dumpFor logs every output line that mentions id, to explain a failure.
 func dumpFor(t *testing.T, e *env, id string) {
 	for _, l := range strings.Split(e.output(), "\n") {

@@ -73,7 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:                 "kiemv",
 		Usage:                "follow KIE.AI music-video tasks to verified MP4 files",
-		Flags:                globalFlags(),
+		Flags:                append(globalFlags(), cli.HelpFlag), // urfave adds it only without a "help" command
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,

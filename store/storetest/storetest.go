@@ -23,9 +23,6 @@ const EnvURL = "KIEMV_TEST_REDIS_URL"
 // minis maps the address of every miniredis started by Redis to its server, for Elapse.
 var minis sync.Map // string → *miniredis.Miniredis
 
-// Real reports whether tests run against the real Redis named by KIEMV_TEST_REDIS_URL.
-func Real() bool { return os.Getenv(EnvURL) != "" }
-
 // Redis returns a client and its URL. With KIEMV_TEST_REDIS_URL set it connects to that server
 // and fails the test if it cannot be reached; otherwise it starts a fresh miniredis. Either way
 // t.Cleanup closes what was opened. Put every key under a Namespace: a real Redis is shared.
