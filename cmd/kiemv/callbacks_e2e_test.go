@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/kiemv/kiemv/jobs/kie"
 	"github.com/kiemv/kiemv/jobs/kie/kiesim"
@@ -230,7 +231,7 @@ func TestCallbacksCommandRefusals(t *testing.T) {
 		t.Errorf("refused submits reached KIE %d times", n)
 	}
 
-	if s := callbacksServer(nil); s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.MaxHeaderBytes <= 0 {
+	if s := app.CallbackServer(nil); s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.MaxHeaderBytes <= 0 {
 		t.Errorf("the callbacks server does not cut slow clients off: %+v", s)
 	}
 	cbURL := startCallbacks(t, e, "--hmac-key", testHookKey)

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -22,7 +23,7 @@ func listCommand() *cli.Command {
 			&cli.IntFlag{Name: "limit", Value: 100, Usage: "at most this many records"},
 		},
 		Action: func(c *cli.Context) error {
-			g, err := readGlobals(c)
+			cfg, err := readGlobals(c)
 			if err != nil {
 				return err
 			}
@@ -35,19 +36,19 @@ func listCommand() *cli.Command {
 			if c.Int("limit") < 1 {
 				return usagef("--limit must be at least 1")
 			}
-			return runList(c.Context, g, st, c.Int("limit"), c.Bool("json"), c.App.Writer)
+			return runList(c.Context, cfg, st, c.Int("limit"), c.Bool("json"), c.App.Writer)
 		},
 	}
 }
 
 // runList prints records newest first, as a table or as JSON lines.
-func runList(ctx context.Context, g *globals, st jobs.State, limit int, asJSON bool, stdout io.Writer) error {
-	conn, err := g.connect(ctx)
+func runList(ctx context.Context, cfg app.Config, st jobs.State, limit int, asJSON bool, stdout io.Writer) error {
+	conn, err := app.Connect(ctx, cfg.RedisURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	recs, err := g.records(conn).List(ctx, st, limit)
+	recs, err := cfg.Records(conn).List(ctx, st, limit)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -37,19 +38,20 @@ func cancelCommand() *cli.Command {
 
 // runEach applies fn to every id named on the command line and prints "<id> <state>".
 func runEach(c *cli.Context, fn func(context.Context, *jobs.Service, string) (*jobs.Record, error)) error {
-	g, err := readGlobals(c)
+	cfg, err := readGlobals(c)
 	if err != nil {
 		return err
 	}
-	ids, err := readIDs(c, c.App.Reader)
+	ids, err := readIDs(c)
 	if err != nil {
 		return err
 	}
-	return runOnIDs(c.Context, g, ids, c.App.Writer, fn)
+	return runOnIDs(c.Context, cfg, ids, c.App.Writer, c.App.ErrWriter, fn)
 }
 
-func runOnIDs(ctx context.Context, g *globals, ids []string, stdout io.Writer, fn func(context.Context, *jobs.Service, string) (*jobs.Record, error)) error {
-	conn, svc, err := g.connectService(ctx, false)
+// runOnIDs applies fn to each id, printing "<id> <state>" on stdout and each error on stderr.
+func runOnIDs(ctx context.Context, cfg app.Config, ids []string, stdout, stderr io.Writer, fn func(context.Context, *jobs.Service, string) (*jobs.Record, error)) error {
+	conn, svc, err := cfg.ConnectService(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -59,7 +61,7 @@ func runOnIDs(ctx context.Context, g *globals, ids []string, stdout io.Writer, f
 		rec, err := fn(ctx, svc, id)
 		if err != nil {
 			failed++
-			fmt.Fprintln(g.Stderr, "kiemv:", err)
+			fmt.Fprintln(stderr, "kiemv:", err)
 			continue
 		}
 		fmt.Fprintf(stdout, "%s %s\n", rec.TaskID, rec.State)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/jobs/kie/kiesim"
 	"github.com/urfave/cli/v2"
 )
@@ -22,7 +23,7 @@ func simCommand() *cli.Command {
 			&cli.StringFlag{Name: "hmac-key", EnvVars: []string{envWebhookKey}, Usage: "sign the callbacks it sends, as KIE does with webhookHmacKey (default: unsigned)"},
 		},
 		Action: func(c *cli.Context) error {
-			g, err := readGlobals(c)
+			cfg, err := readGlobals(c)
 			if err != nil {
 				return err
 			}
@@ -34,8 +35,8 @@ func simCommand() *cli.Command {
 				return fmt.Errorf("sim: listen on %s: %w; pick another --listen address", c.String("listen"), err)
 			}
 			fmt.Fprintf(c.App.Writer, "KIE simulator on http://%s (use --kie-base-url http://%s)\n", ln.Addr(), ln.Addr())
-			g.Log.Info("audio ids starting fail-, createfail-, cbex-, never-, expire- or cut- pick that fate")
-			return serveGrace(c.Context, &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}, ln, 5*time.Second)
+			cfg.Log.Info("audio ids starting fail-, createfail-, cbex-, never-, expire- or cut- pick that fate")
+			return app.Serve(c.Context, &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}, ln, 5*time.Second)
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -20,31 +21,31 @@ func statusCommand() *cli.Command {
 		ArgsUsage: "ID",
 		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the record as JSON"}},
 		Action: func(c *cli.Context) error {
-			g, err := readGlobals(c)
+			cfg, err := readGlobals(c)
 			if err != nil {
 				return err
 			}
 			if c.NArg() != 1 {
 				return usagef("status takes exactly one MP4 task id, got %d arguments", c.NArg())
 			}
-			return runStatus(c.Context, g, c.Args().First(), c.Bool("json"), c.App.Writer)
+			return runStatus(c.Context, cfg, c.Args().First(), c.Bool("json"), c.App.Writer)
 		},
 	}
 }
 
 // runStatus prints one record.
-func runStatus(ctx context.Context, g *globals, id string, asJSON bool, stdout io.Writer) error {
+func runStatus(ctx context.Context, cfg app.Config, id string, asJSON bool, stdout io.Writer) error {
 	if err := jobs.ValidateID("mp4 task id", id); err != nil {
 		return usagef("%v", err)
 	}
-	conn, err := g.connect(ctx)
+	conn, err := app.Connect(ctx, cfg.RedisURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	rec, err := g.records(conn).Get(ctx, id)
+	rec, err := cfg.Records(conn).Get(ctx, id)
 	if errors.Is(err, jobs.ErrNoRecord) {
-		return fmt.Errorf("kiemv does not follow mp4 task %s (namespace %q); start with `kiemv track %s`", id, g.Namespace, id)
+		return fmt.Errorf("kiemv does not follow mp4 task %s (namespace %q); start with `kiemv track %s`", id, cfg.Namespace, id)
 	} else if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -34,23 +35,23 @@ func submitCommand() *cli.Command {
 			&cli.DurationFlag{Name: "first-poll", Value: 5 * time.Second, Usage: "delay before the first poll"},
 		},
 		Action: func(c *cli.Context) error {
-			g, err := readGlobals(c)
+			cfg, err := readGlobals(c)
 			if err != nil {
 				return err
 			}
-			if c.NArg() > 0 {
-				return usagef("submit takes no arguments, got %q", c.Args().First())
+			if err := noArgs(c); err != nil {
+				return err
 			}
 			o := submitOptions{JSON: c.Bool("json"), FirstPoll: c.Duration("first-poll"), Req: jobs.SubmitRequest{
 				MusicTaskID: c.String("task-id"), AudioID: c.String("audio-id"), Author: c.String("author"),
 				Domain: c.String("domain"), CallbackURL: c.String("callback-url")}}
-			return runSubmit(c.Context, g, o, c.App.Writer)
+			return runSubmit(c.Context, cfg, o, c.App.Writer)
 		},
 	}
 }
 
 // runSubmit creates (at most once per audio) and follows one MP4 task.
-func runSubmit(ctx context.Context, g *globals, o submitOptions, stdout io.Writer) error {
+func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout io.Writer) error {
 	if err := o.Req.Validate(); err != nil {
 		return usagef("%v", err)
 	}
@@ -60,7 +61,7 @@ func runSubmit(ctx context.Context, g *globals, o submitOptions, stdout io.Write
 	if o.FirstPoll < 0 {
 		return usagef("--first-poll must not be negative")
 	}
-	conn, svc, err := g.connectService(ctx, true)
+	conn, svc, err := cfg.ConnectService(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func runSubmit(ctx context.Context, g *globals, o submitOptions, stdout io.Write
 		return err
 	}
 	if !created {
-		g.Log.Info("audio was submitted before; following the existing task", "audio_id", o.Req.AudioID, "task_id", rec.TaskID, "state", rec.State)
+		cfg.Log.Info("audio was submitted before; following the existing task", "audio_id", o.Req.AudioID, "task_id", rec.TaskID, "state", rec.State)
 	}
 	if o.JSON {
 		return json.NewEncoder(stdout).Encode(rec)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/urfave/cli/v2"
 )
 
@@ -14,22 +15,22 @@ func trackCommand() *cli.Command {
 		Usage:     "follow MP4 tasks created elsewhere (- reads ids from stdin)",
 		ArgsUsage: "ID... | -",
 		Action: func(c *cli.Context) error {
-			g, err := readGlobals(c)
+			cfg, err := readGlobals(c)
 			if err != nil {
 				return err
 			}
-			ids, err := readIDs(c, c.App.Reader)
+			ids, err := readIDs(c)
 			if err != nil {
 				return err
 			}
-			return runTrack(c.Context, g, ids, c.App.Writer)
+			return runTrack(c.Context, cfg, ids, c.App.Writer)
 		},
 	}
 }
 
 // runTrack follows each id and prints "<id> <state>" per line.
-func runTrack(ctx context.Context, g *globals, ids []string, stdout io.Writer) error {
-	conn, svc, err := g.connectService(ctx, true)
+func runTrack(ctx context.Context, cfg app.Config, ids []string, stdout io.Writer) error {
+	conn, svc, err := cfg.ConnectService(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func runTrack(ctx context.Context, g *globals, ids []string, stdout io.Writer) e
 			return fmt.Errorf("track %s: %w", id, err)
 		}
 		if !created {
-			g.Log.Info("already followed", "task_id", id, "state", rec.State)
+			cfg.Log.Info("already followed", "task_id", id, "state", rec.State)
 		}
 		fmt.Fprintf(stdout, "%s %s\n", rec.TaskID, rec.State)
 	}

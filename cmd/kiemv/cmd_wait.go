@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -21,26 +22,26 @@ func waitCommand() *cli.Command {
 			&cli.DurationFlag{Name: "check-every", Value: 500 * time.Millisecond, Usage: "how often Redis is read"},
 		},
 		Action: func(c *cli.Context) error {
-			g, err := readGlobals(c)
+			cfg, err := readGlobals(c)
 			if err != nil {
 				return err
 			}
-			ids, err := readIDs(c, c.App.Reader)
+			ids, err := readIDs(c)
 			if err != nil {
 				return err
 			}
 			if c.Duration("timeout") < 0 || c.Duration("check-every") <= 0 {
 				return usagef("--timeout must not be negative and --check-every must be positive")
 			}
-			return runWait(c.Context, g, ids, c.Duration("timeout"), c.Duration("check-every"), c.App.Writer, c.App.ErrWriter)
+			return runWait(c.Context, cfg, ids, c.Duration("timeout"), c.Duration("check-every"), c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
 
 // runWait blocks until every id is terminal (or the timeout), prints "<id> <state> <file>"
 // for each on stdout, and says on stderr why each that is not downloaded is not.
-func runWait(ctx context.Context, g *globals, ids []string, timeout, every time.Duration, stdout, stderr io.Writer) error {
-	conn, err := g.connect(ctx)
+func runWait(ctx context.Context, cfg app.Config, ids []string, timeout, every time.Duration, stdout, stderr io.Writer) error {
+	conn, err := app.Connect(ctx, cfg.RedisURL)
 	if err != nil {
 		return err
 	}
@@ -50,7 +51,7 @@ func runWait(ctx context.Context, g *globals, ids []string, timeout, every time.
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	st := g.records(conn)
+	st := cfg.Records(conn)
 	final := make(map[string]*jobs.Record, len(ids))
 	down := false // Redis could not be read: keep trying (it may be restarting) until it answers
 	for len(final) < len(ids) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -202,21 +201,5 @@ func TestDashboardRefusesOpenAddressWithoutAuth(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errb.String(), "--") {
 			t.Errorf("%v: exit %d, stderr %q; want 2 naming the fix", args, code, errb.String())
 		}
-	}
-}
-
-func TestListenFallback(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	ln, err := listenFallback(busy.Addr().String())
-	if err != nil {
-		t.Fatalf("listenFallback on a busy port: %v", err)
-	}
-	defer ln.Close()
-	if ln.Addr().String() == busy.Addr().String() || !isLoopback(ln.Addr().String()) {
-		t.Errorf("fell back to %s", ln.Addr())
 	}
 }

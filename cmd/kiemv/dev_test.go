@@ -22,11 +22,18 @@ import (
 	"github.com/kiemv/kiemv/jobs/kie/kiesim"
 )
 
+// demoClip is the clip kiemv dev embeds and its simulator serves.
+const demoClip = "internal/dev/demo.mp4"
+
 func TestDemoClipIsAnMP4(t *testing.T) {
+	demoMP4, err := os.ReadFile(demoClip)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(demoMP4) < 1000 || len(demoMP4) > 150_000 || string(demoMP4[4:8]) != "ftyp" {
 		t.Fatalf("embedded demo clip: %d bytes, bytes 4-8 %q; want an MP4 (ftyp) under 150 KB", len(demoMP4), demoMP4[4:min(8, len(demoMP4))])
 	}
-	checkPlayable(t, "testdata/demo.mp4")
+	checkPlayable(t, demoClip)
 }
 
 // TestDevDemoExitWhenDone is the README's first command, shortened: three demo videos end as
@@ -45,6 +52,10 @@ func TestDevDemoExitWhenDone(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(files) != 3 {
 		t.Fatalf("download dir holds %v, want exactly 3 .mp4 files", files)
+	}
+	demoMP4, err := os.ReadFile(demoClip)
+	if err != nil {
+		t.Fatal(err)
 	}
 	sum := sha256.Sum256(demoMP4)
 	want := hex.EncodeToString(sum[:])

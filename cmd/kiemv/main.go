@@ -1,17 +1,28 @@
 // Command kiemv follows KIE.AI Suno music-video (MP4) tasks from creation to a verified file
 // on disk: it polls KIE's record-info endpoint through Asynq tasks in Redis and downloads each
 // video as soon as it is ready. See README.md.
+//
+// This package is the CLI and nothing else: the app, its global flags, one cmd_<verb>.go per
+// command (a thin flag parser over a run function that tests call), and the one switch that
+// maps errors to exit codes. Everything it runs is assembled by internal/app.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
+	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
+	"github.com/kiemv/kiemv/jobs"
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 )
@@ -21,19 +32,6 @@ const (
 	exitFailure = 1
 	exitUsage   = 2
 )
-
-// usageError marks an error in what the user typed: exit code 2.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usagef(format string, a ...any) error { return &usageError{fmt.Errorf(format, a...)} }
-
-// quietRedis drops go-redis's own log lines (dial retries): kiemv reports Redis errors itself.
-type quietRedis struct{}
-
-func (quietRedis) Printf(context.Context, string, ...any) {}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -47,20 +45,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runWithInput(ctx, args, os.Stdin, stdout, stderr)
 }
 
-// runWithInput is run with the standard input given (`track -` reads ids from it).
+// runWithInput is run with the standard input given (`track -` reads ids from it). It is the
+// one place that turns an error into what the user reads and the exit code.
 func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	redis.SetLogger(quietRedis{})
-	app := newApp(stdout, stderr)
-	app.Reader = stdin
-	err := app.RunContext(ctx, args)
+	a := newApp(stdout, stderr)
+	a.Reader = stdin
+	err := a.RunContext(ctx, args)
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "kiemv:", err)
+	fmt.Fprintln(stderr, "kiemv:", withHint(err))
 	var ue *usageError
+	var ce *app.ConfigError
 	var ec cli.ExitCoder
 	switch {
-	case errors.As(err, &ue) || isFlagError(err):
+	case errors.As(err, &ue) || errors.As(err, &ce) || isFlagError(err):
 		return exitUsage
 	case errors.As(err, &ec):
 		return ec.ExitCode()
@@ -68,9 +68,44 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	return exitFailure
 }
 
+// withHint adds to an error from the layers below what the user can do about it, in the
+// CLI's own words (flags and environment variables, which those layers never name).
+func withHint(err error) string {
+	switch {
+	case errors.Is(err, app.ErrNoAPIKey):
+		return err.Error() + ": set KIE_API_KEY (or pass --api-key); get one at https://kie.ai/api-key"
+	}
+	return err.Error()
+}
+
+// usageError marks an error in what the user typed: exit code 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Errorf(format, a...)} }
+
+// isFlagError recognises the errors urfave/cli returns for missing or malformed flags and
+// arguments, which are usage errors (exit 2).
+func isFlagError(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"Required flag", "flag provided but not defined", "invalid value", "flag needs an argument", "No help topic"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// quietRedis drops go-redis's own log lines (dial retries): kiemv reports Redis errors itself.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
 func newApp(stdout, stderr io.Writer) *cli.App {
 	useSafeHelpFlag()
-	app := &cli.App{
+	a := &cli.App{
 		Name:                 "kiemv",
 		Usage:                "follow KIE.AI music-video tasks to verified MP4 files",
 		Flags:                append(globalFlags(), cli.HelpFlag), // urfave adds it only without a "help" command
@@ -78,7 +113,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,                         // replaced by helpCommand(): the built-in one is shared global state
-		ExitErrHandler:       func(*cli.Context, error) {}, // run() prints and picks the code
+		ExitErrHandler:       func(*cli.Context, error) {}, // runWithInput prints and picks the code
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return &usageError{err}
 		},
@@ -89,8 +124,129 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			callbacksCommand(), benchCommand(), benchSimCommand(),
 		},
 	}
-	for _, c := range app.Commands {
+	for _, c := range a.Commands {
 		c.HideHelpCommand = true // `kiemv help CMD` and `kiemv CMD --help` remain
 	}
-	return app
+	return a
+}
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "redis-url", EnvVars: []string{"REDIS_URL"}, Value: "redis://127.0.0.1:6379/0", Usage: "Redis shared by every worker and CLI"},
+		&cli.StringFlag{Name: "kie-base-url", EnvVars: []string{"KIE_BASE_URL"}, Value: "https://api.kie.ai", Usage: "KIE API base URL"},
+		&cli.StringFlag{Name: "api-key", EnvVars: []string{"KIE_API_KEY"}, Usage: "KIE API key (never logged)"},
+		&cli.StringFlag{Name: "download-dir", EnvVars: []string{"KIEMV_DOWNLOAD_DIR"}, Value: "./videos", Usage: "where verified MP4 files are written"},
+		&cli.StringFlag{Name: "namespace", EnvVars: []string{"KIEMV_NAMESPACE"}, Value: "kiemv", Usage: "prefix of kiemv's Redis keys and queue names"},
+		&cli.StringFlag{Name: "log-format", EnvVars: []string{"KIEMV_LOG_FORMAT"}, Value: "text", Usage: "log format: text or json"},
+		&cli.DurationFlag{Name: "kie-timeout", EnvVars: []string{"KIEMV_KIE_TIMEOUT"}, Value: 20 * time.Second, Usage: "timeout of one KIE API call"},
+		&cli.IntFlag{Name: "create-limit", EnvVars: []string{"KIEMV_CREATE_LIMIT"}, Value: 18, Usage: "video creates per 10 s across all processes (KIE allows 20)"},
+		&cli.IntFlag{Name: "record-info-limit", EnvVars: []string{"KIEMV_RECORD_INFO_LIMIT"}, Value: 10, Usage: "record-info calls per second across all processes"},
+	}
+}
+
+// readGlobals validates the shared flags and sets up logging.
+func readGlobals(c *cli.Context) (app.Config, error) {
+	cfg := app.Config{
+		RedisURL: c.String("redis-url"), KIEBaseURL: c.String("kie-base-url"), APIKey: c.String("api-key"),
+		DownloadDir: c.String("download-dir"), Namespace: c.String("namespace"),
+		KIETimeout: c.Duration("kie-timeout"), CreateLimit: c.Int("create-limit"), RecordLimit: c.Int("record-info-limit"),
+	}
+	if err := jobs.ValidateID("--namespace", cfg.Namespace); err != nil {
+		return cfg, usagef("%v", err)
+	}
+	if cfg.CreateLimit < 1 || cfg.RecordLimit < 1 {
+		return cfg, usagef("--create-limit and --record-info-limit must be at least 1")
+	}
+	if cfg.KIETimeout <= 0 {
+		return cfg, usagef("--kie-timeout must be positive, got %v", cfg.KIETimeout)
+	}
+	log, err := newLogger(c.App.ErrWriter, c.String("log-format"))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Log = log
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	}
+	return nil, usagef("--log-format %q: use text or json", format)
+}
+
+// readIDs returns the ids named on the command line, reading stdin for "-".
+func readIDs(c *cli.Context) ([]string, error) {
+	var ids []string
+	for _, a := range c.Args().Slice() {
+		if a != "-" {
+			ids = append(ids, a)
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(c.App.Reader, 64<<20))
+		if err != nil {
+			return nil, fmt.Errorf("read ids from stdin: %w", err)
+		}
+		ids = append(ids, strings.Fields(string(b))...)
+	}
+	if len(ids) == 0 {
+		return nil, usagef("%s needs at least one MP4 task id (or - to read them from stdin)", c.Command.Name)
+	}
+	for _, id := range ids {
+		if err := jobs.ValidateID("mp4 task id", id); err != nil {
+			return nil, usagef("%v", err)
+		}
+	}
+	return ids, nil
+}
+
+// noArgs refuses positional arguments for commands that take none.
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("%s takes no arguments, got %q", c.Command.Name, c.Args().First())
+	}
+	return nil
+}
+
+// helpCommand is `kiemv help [command]`, built per app: urfave/cli's own help command is one
+// global value whose setup writes to it, which races when apps run at the same time.
+func helpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "show the commands, or the help of one command",
+		ArgsUsage: "[command]",
+		Action: func(c *cli.Context) error {
+			a := c.Lineage()[1] // the app's context, where the commands are looked up
+			if name := c.Args().First(); name != "" {
+				return cli.ShowCommandHelp(a, name)
+			}
+			return cli.ShowAppHelp(a)
+		},
+	}
+}
+
+// helpFlag is urfave/cli's --help flag, made safe to share: cli.HelpFlag is one global value
+// that every App and Command applies, and BoolFlag.Apply writes to it. Applying a copy keeps
+// apps that run at the same time in one process (tests, `kiemv dev`) from racing on it.
+type helpFlag struct{ cli.BoolFlag }
+
+// Apply registers a copy of the flag on set.
+func (h *helpFlag) Apply(set *flag.FlagSet) error {
+	f := h.BoolFlag
+	return f.Apply(set)
+}
+
+var helpFlagOnce sync.Once
+
+// useSafeHelpFlag replaces cli.HelpFlag once, before any app is built.
+func useSafeHelpFlag() {
+	helpFlagOnce.Do(func() {
+		if b, ok := cli.HelpFlag.(*cli.BoolFlag); ok {
+			cli.HelpFlag = &helpFlag{BoolFlag: *b}
+		}
+	})
 }

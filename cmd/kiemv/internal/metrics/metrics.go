@@ -1,10 +1,10 @@
-package main
+// Package metrics holds the Prometheus instrumentation of a kiemv worker: its own kiemv_*
+// collectors, the records-by-state gauge, and Asynq's queue metrics.
+package metrics
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -20,9 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics is the Prometheus instrumentation of one worker process. Each worker has its own
-// registry (tests run several in one process), served by serveMetrics.
-type metrics struct {
+// Metrics is the Prometheus instrumentation of one worker process. Each worker has its own
+// registry (tests run several in one process).
+type Metrics struct {
 	reg           *prometheus.Registry
 	kieCalls      *prometheus.CounterVec
 	kieSeconds    *prometheus.HistogramVec
@@ -34,10 +34,10 @@ type metrics struct {
 	limiterWaited *prometheus.CounterVec
 }
 
-// newMetrics registers kiemv's metrics, the records-by-state gauge read from recs, Asynq's
+// New registers kiemv's metrics, the records-by-state gauge read from recs, Asynq's
 // queue metrics read through insp, and the Go runtime and process collectors.
-func newMetrics(recs *store.Records, insp *asynq.Inspector) *metrics {
-	m := &metrics{
+func New(recs *store.Records, insp *asynq.Inspector) *Metrics {
+	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		kieCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_kie_calls_total",
 			Help: "KIE API calls by endpoint and result code (ok, a KIE body code or HTTP status, bad_reply, network, timeout, canceled)."},
@@ -67,8 +67,8 @@ func newMetrics(recs *store.Records, insp *asynq.Inspector) *metrics {
 	return m
 }
 
-// hooks returns the jobs.Hooks that feed the handler metrics.
-func (m *metrics) hooks() *jobs.Hooks {
+// Hooks returns the jobs.Hooks that feed the handler metrics.
+func (m *Metrics) Hooks() *jobs.Hooks {
 	return &jobs.Hooks{
 		PollFunc:  func(outcome string) { m.polls.WithLabelValues(outcome).Inc() },
 		StateFunc: func(_ string, to jobs.State) { m.stateChanges.WithLabelValues(string(to)).Inc() },
@@ -83,21 +83,21 @@ func (m *metrics) hooks() *jobs.Hooks {
 	}
 }
 
-// handler serves the registry in the Prometheus text format.
-func (m *metrics) handler() http.Handler {
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// kie wraps a KIE client so that every call is counted by endpoint and result code.
-func (m *metrics) kie(api kie.API) kie.API { return &instrumentedKIE{api: api, m: m} }
+// KIE wraps a KIE client so that every call is counted by endpoint and result code.
+func (m *Metrics) KIE(api kie.API) kie.API { return &instrumentedKIE{api: api, m: m} }
 
-// limiter wraps the shared limiter so that every wait it imposes is counted.
-func (m *metrics) limiter(l jobs.Limiter) jobs.Limiter { return &instrumentedLimiter{l: l, m: m} }
+// Limiter wraps the shared limiter so that every wait it imposes is counted.
+func (m *Metrics) Limiter(l jobs.Limiter) jobs.Limiter { return &instrumentedLimiter{l: l, m: m} }
 
 // instrumentedKIE is a kie.API that records each call in metrics.
 type instrumentedKIE struct {
 	api kie.API
-	m   *metrics
+	m   *Metrics
 }
 
 func (k *instrumentedKIE) observe(endpoint string, start time.Time, err error) {
@@ -167,7 +167,7 @@ func isTimeout(err error) bool {
 // instrumentedLimiter is a jobs.Limiter that records the waits it imposes.
 type instrumentedLimiter struct {
 	l jobs.Limiter
-	m *metrics
+	m *Metrics
 }
 
 func (l *instrumentedLimiter) Allow(ctx context.Context, name string) (time.Duration, error) {
@@ -219,23 +219,3 @@ func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
 type uncheckedCollector struct{ prometheus.Collector }
 
 func (uncheckedCollector) Describe(chan<- *prometheus.Desc) {}
-
-// serveMetrics serves /metrics on addr until ctx ends and returns the address it listens on.
-func serveMetrics(ctx context.Context, addr string, m *metrics, log *slog.Logger) (net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: listen on %s: %w; pick another --metrics-addr", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.handler())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/metrics", http.StatusFound)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
-	go func() {
-		if err := serveGrace(ctx, srv, ln, 2*time.Second); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server stopped", "error", err)
-		}
-	}()
-	return ln.Addr(), nil
-}

@@ -1,9 +1,8 @@
 //go:build !linux
 
-package main
+package bench
 
 import (
-	"os/exec"
 	"runtime"
 	"syscall"
 	"time"
@@ -23,11 +22,3 @@ func describeMachine() machine {
 func childAttr() *syscall.SysProcAttr { return nil }
 
 func freeDiskBytes(string) int64 { return -1 }
-
-func lookPath(name string) string {
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return ""
-	}
-	return p
-}

@@ -1,4 +1,4 @@
-package main
+package dev
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/dashboard"
 	"github.com/kiemv/kiemv/jobs"
 )
 
@@ -33,7 +34,7 @@ func sizeOf(r *jobs.Record) string {
 	if r.Bytes <= 0 {
 		return ""
 	}
-	return humanBytes(r.Bytes)
+	return dashboard.HumanBytes(r.Bytes)
 }
 
 func elapsed(from, to time.Time) string {
@@ -64,20 +65,6 @@ func displayPath(path string) string {
 		return path
 	}
 	return "." + string(filepath.Separator) + rel
-}
-
-// humanBytes formats n as B, KiB, MiB or GiB.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n)/unit, 0
-	for v >= unit && i < 2 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMG"[i])
 }
 
 // progressBar draws done/total in width cells; with total unknown, a bar of dots.

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -66,19 +66,12 @@ func (e *benchEnv) downloads(ctx context.Context) (*scenario, error) {
 	timeIt()
 
 	ns := benchNamespace("downloads")
-	w, err := e.newWorker(ctx, workerSpec{ns: ns, simURL: sim.URL, dir: filepath.Join(dir, "kiemv"), recordLimit: 1000, maxBytes: size, downloads: 1})
+	w, err := e.newWorker(ctx, workerSpec{ns: ns, simURL: sim.URL, dir: filepath.Join(dir, "kiemv"), recordLimit: 1000, maxBytes: size, downloads: 1, report: true})
 	if err != nil {
 		return nil, err
 	}
 	defer w.Close(e)
-	done := make(chan downloadDone, 8)
-	prev := w.bw.downloader.Hooks.DownloadFunc
-	w.bw.downloader.Hooks.DownloadFunc = func(n int64, d time.Duration, err error) {
-		if prev != nil {
-			prev(n, d, err)
-		}
-		done <- downloadDone{n, d, err}
-	}
+	done := w.downloads
 	w.start()
 
 	hwm := resetPeakRSS()
@@ -88,7 +81,7 @@ func (e *benchEnv) downloads(ctx context.Context) (*scenario, error) {
 		return nil, err
 	}
 	peak := peakRSS()
-	os.Remove(w.bw.downloader.Files.FinalPath("dlkiemv"))
+	os.Remove(w.dir.FinalPath("dlkiemv"))
 	timeIt()
 	curlRate := mb / mean(curlTimes)
 	rate := mb / res.d.Seconds()

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -15,8 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
+
 	"github.com/kiemv/kiemv/jobs/kie/kiesim"
-	"github.com/urfave/cli/v2"
 )
 
 // simServer is a KIE simulator that the bench reaches over loopback HTTP: in this process,
@@ -144,43 +145,35 @@ func statsOf(sim *kiesim.Sim) simStats {
 	return out
 }
 
-// benchSimCommand is the hidden `kiemv bench-sim` that `kiemv bench` runs as its child: a
-// simulator on a free loopback port (printed as the first line of stdout) with two extra
-// endpoints, POST /bench/add?prefix=P&n=N and GET /bench/stats. It exits when its standard
-// input closes.
-func benchSimCommand() *cli.Command {
-	return &cli.Command{
-		Name:   "bench-sim",
-		Hidden: true,
-		Usage:  "the simulator process of `kiemv bench` (internal)",
-		Action: func(c *cli.Context) error {
-			sim := kiesim.New(kiesim.Config{})
-			defer sim.Close()
-			mux := http.NewServeMux()
-			mux.HandleFunc("POST /bench/add", func(w http.ResponseWriter, r *http.Request) {
-				n, err := strconv.Atoi(r.URL.Query().Get("n"))
-				if err != nil || n < 0 {
-					http.Error(w, "bad n", http.StatusBadRequest)
-					return
-				}
-				addNeverTasks(sim, r.URL.Query().Get("prefix"), n)
-				w.WriteHeader(http.StatusNoContent)
-			})
-			mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {
-				st := statsOf(sim)
-				st.CPUNanos, st.PeakRSS = int64(cpuTime()), peakRSS()
-				json.NewEncoder(w).Encode(st)
-			})
-			mux.Handle("/", sim)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "http://%s\n", ln.Addr())
-			ctx, cancel := context.WithCancel(c.Context)
-			defer cancel()
-			go func() { io.Copy(io.Discard, c.App.Reader); cancel() }()
-			return serveGrace(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, time.Second)
-		},
+// ServeSim is the hidden `kiemv bench-sim` that `kiemv bench` runs as its child: a simulator
+// on a free loopback port (printed as the first line of stdout) with two extra endpoints,
+// POST /bench/add?prefix=P&n=N and GET /bench/stats. It returns when stdin closes or ctx ends.
+func ServeSim(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+	sim := kiesim.New(kiesim.Config{})
+	defer sim.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /bench/add", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 0 {
+			http.Error(w, "bad n", http.StatusBadRequest)
+			return
+		}
+		addNeverTasks(sim, r.URL.Query().Get("prefix"), n)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {
+		st := statsOf(sim)
+		st.CPUNanos, st.PeakRSS = int64(cpuTime()), peakRSS()
+		json.NewEncoder(w).Encode(st)
+	})
+	mux.Handle("/", sim)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
 	}
+	fmt.Fprintf(stdout, "http://%s\n", ln.Addr())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { io.Copy(io.Discard, stdin); cancel() }()
+	return app.Serve(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, time.Second)
 }

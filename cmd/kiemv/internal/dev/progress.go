@@ -1,4 +1,4 @@
-package main
+package dev
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/dashboard"
 	"github.com/kiemv/kiemv/jobs"
 	"golang.org/x/term"
 )
@@ -43,9 +44,9 @@ func newProgressView(out io.Writer, logFormat string) *progressView {
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb" {
 		v.tty, v.fd = true, int(f.Fd())
 	}
-	v.plain, _ = newLogger(out, logFormat)
-	if v.plain == nil {
-		v.plain = slog.New(slog.NewTextHandler(out, nil))
+	v.plain = slog.New(slog.NewTextHandler(out, nil))
+	if logFormat == "json" {
+		v.plain = slog.New(slog.NewJSONHandler(out, nil))
 	}
 	return v
 }
@@ -119,16 +120,16 @@ func (v *progressView) line(r *jobs.Record, now time.Time) string {
 	case jobs.StateReady:
 		return s + "video ready; download queued"
 	case jobs.StateDownloading:
-		s += progressBar(r.Bytes, v.expect, 24) + " " + humanBytes(r.Bytes)
+		s += progressBar(r.Bytes, v.expect, 24) + " " + dashboard.HumanBytes(r.Bytes)
 		if v.expect > 0 {
-			s += "/" + humanBytes(v.expect)
+			s += "/" + dashboard.HumanBytes(v.expect)
 		}
 		if rate := v.seen[r.TaskID].rate; rate > 0 {
-			s += "  " + humanBytes(int64(rate)) + "/s"
+			s += "  " + dashboard.HumanBytes(int64(rate)) + "/s"
 		}
 		return s
 	case jobs.StateDownloaded:
-		return s + humanBytes(r.Bytes) + "  " + displayPath(r.File)
+		return s + dashboard.HumanBytes(r.Bytes) + "  " + displayPath(r.File)
 	}
 	return s + r.Error
 }
@@ -175,8 +176,8 @@ func (v *progressView) finish() {
 // followProgress shows the tasks until ctx ends or, with a non-empty watch list, until every
 // watched task is terminal: then it prints the summary and, with exitWhenDone, returns
 // whether they were all downloaded. Otherwise it keeps the stack up until ctx ends.
-func followProgress(ctx context.Context, g *globals, st *devStack, v *progressView, watch []string, exitWhenDone bool) (bool, error) {
-	recs := g.records(st.bw.conn)
+func followProgress(ctx context.Context, log *slog.Logger, st *stack, v *progressView, watch []string, exitWhenDone bool) (bool, error) {
+	recs := st.recs
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	v.start()
@@ -186,7 +187,7 @@ func followProgress(ctx context.Context, g *globals, st *devStack, v *progressVi
 	for {
 		list, err := recs.List(ctx, "", 100)
 		if err != nil && ctx.Err() == nil {
-			g.Log.Warn("kiemv dev: read records", "error", err)
+			log.Warn("kiemv dev: read records", "error", err)
 		} else if err == nil {
 			last = list
 			if live {

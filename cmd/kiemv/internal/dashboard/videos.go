@@ -1,4 +1,4 @@
-package main
+package dashboard
 
 import (
 	"encoding/json"
@@ -125,7 +125,7 @@ var videosTemplate = template.Must(template.New("videos").Funcs(template.FuncMap
 		}
 		return t.UTC().Format(time.RFC3339)
 	},
-	"size": humanBytes,
+	"size": HumanBytes,
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
 <title>kiemv · followed videos</title>

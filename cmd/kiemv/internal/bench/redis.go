@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -48,7 +50,7 @@ func startBenchRedis(ctx context.Context, given string) (*benchRedis, error) {
 	opt, err := redis.ParseURL(b.URL)
 	if err != nil {
 		b.stop()
-		return nil, usagef("--redis-url %q: %v (bench needs a plain redis:// URL)", redactURL(b.URL), err)
+		return nil, &app.ConfigError{Msg: fmt.Sprintf("--redis-url %q: %v (bench needs a plain redis:// URL)", app.RedactURL(b.URL), err)}
 	}
 	b.rdb = redis.NewClient(opt)
 	if err := b.wait(ctx); err != nil {
@@ -58,7 +60,7 @@ func startBenchRedis(ctx context.Context, given string) (*benchRedis, error) {
 	version := b.info(ctx, "server", "redis_version")
 	switch b.Kind {
 	case "given":
-		b.Desc = fmt.Sprintf("Redis %s at %s (given; shared figures such as memory and CPU include other users)", version, redactURL(b.URL))
+		b.Desc = fmt.Sprintf("Redis %s at %s (given; shared figures such as memory and CPU include other users)", version, app.RedactURL(b.URL))
 	case "redis-server":
 		b.Desc = fmt.Sprintf("redis-server %s, throwaway on %s (--save '' --appendonly no)", version, opt.Addr)
 	default:
@@ -111,7 +113,7 @@ func (b *benchRedis) wait(ctx context.Context) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("bench: Redis at %s does not answer: %w", redactURL(b.URL), err)
+	return fmt.Errorf("bench: Redis at %s does not answer: %w", app.RedactURL(b.URL), err)
 }
 
 // Close disconnects and stops a Redis the bench started.

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/kiemv/kiemv/store"
 )
@@ -18,24 +19,26 @@ const benchKey = "kiemv-bench-key"
 // benchEnv is what the scenarios share.
 type benchEnv struct {
 	redis  *benchRedis
-	o      benchOptions
+	o      Options
 	log    *slog.Logger // the workers' logs: warnings and errors only
 	tmp    string       // scratch directory for downloads
 	stderr io.Writer
 }
 
-// benchWorker is a real worker, wired by buildWorker exactly as `kiemv worker` wires its
-// own, on one scenario's namespace, with its poller's KIE client wrapped in a probe.
+// benchWorker is a real worker, built by app.BuildWorker exactly as `kiemv worker` builds its
+// own, on one scenario's namespace, with its poll handler's KIE client wrapped in a probe.
 type benchWorker struct {
-	g      *globals
-	bw     *builtWorker
-	svc    *jobs.Service
-	recs   *store.Records
-	probe  *probe
-	stop   context.CancelFunc
-	done   chan struct{}
-	ns     string
-	closed bool
+	cfg       app.Config
+	w         *app.Worker
+	svc       *jobs.Service
+	recs      *store.Records
+	dir       *store.Dir
+	probe     *probe
+	downloads chan downloadDone // each download attempt's result, when the spec asks for them
+	stop      context.CancelFunc
+	done      chan struct{}
+	ns        string
+	closed    bool
 }
 
 // workerSpec is what differs between the scenarios' workers.
@@ -45,38 +48,46 @@ type workerSpec struct {
 	dir         string // download directory
 	recordLimit int    // record-info calls per second, shared limit
 	maxBytes    int64
-	downloads   int // download concurrency
+	downloads   int  // download concurrency
+	report      bool // send each download attempt's result to benchWorker.downloads
 }
 
 // newWorker builds (but does not start) a worker for spec.
 func (e *benchEnv) newWorker(ctx context.Context, spec workerSpec) (*benchWorker, error) {
-	g := &globals{RedisURL: e.redis.URL, KIEBaseURL: spec.simURL, APIKey: benchKey, DownloadDir: spec.dir,
-		Namespace: spec.ns, LogFormat: "text", KIETimeout: 20 * time.Second, CreateLimit: 18,
-		RecordLimit: spec.recordLimit, Stderr: e.stderr, Log: e.log}
-	o := e.workerOptions(spec)
-	bw, err := buildWorker(ctx, g, o)
+	cfg := app.Config{RedisURL: e.redis.URL, KIEBaseURL: spec.simURL, APIKey: benchKey, DownloadDir: spec.dir,
+		Namespace: spec.ns, KIETimeout: 20 * time.Second, CreateLimit: 18, RecordLimit: spec.recordLimit, Log: e.log}
+	dir, err := store.NewDir(spec.dir)
 	if err != nil {
 		return nil, err
 	}
-	client, err := g.kieClient()
-	if err != nil {
-		bw.conn.Close()
+	b := &benchWorker{cfg: cfg, dir: dir, ns: spec.ns}
+	hooks := &jobs.Hooks{ScheduledFunc: func(id string, due time.Time) { b.probe.scheduled(id, due) }}
+	if spec.report {
+		b.downloads = make(chan downloadDone, 8)
+		hooks.DownloadFunc = func(n int64, d time.Duration, err error) { b.downloads <- downloadDone{n, d, err} }
+	}
+	opt := app.WorkerOptions{Hooks: hooks, WrapPollKIE: func(k jobs.Details) jobs.Details {
+		b.probe = newProbe(k)
+		return b.probe
+	}}
+	if b.w, err = app.BuildWorker(ctx, cfg, e.workerConfig(spec), opt); err != nil {
 		return nil, err
 	}
-	svc, err := g.service(bw.conn, client)
+	client, err := cfg.KIEClient()
 	if err != nil {
-		bw.conn.Close()
+		b.w.Conn.Close()
 		return nil, err
 	}
-	w := &benchWorker{g: g, bw: bw, svc: svc, recs: g.records(bw.conn), ns: spec.ns}
-	w.probe = newProbe(bw.poller.KIE)
-	bw.poller.KIE = w.probe
-	bw.poller.Hooks.ScheduledFunc = w.probe.scheduled
-	return w, nil
+	if b.svc, err = cfg.Service(b.w.Conn, client); err != nil {
+		b.w.Conn.Close()
+		return nil, err
+	}
+	b.recs = cfg.Records(b.w.Conn)
+	return b, nil
 }
 
-func (e *benchEnv) workerOptions(spec workerSpec) workerOptions {
-	return workerOptions{Concurrency: e.o.Concurrency, DownloadConcurrency: max(spec.downloads, 1),
+func (e *benchEnv) workerConfig(spec workerSpec) app.WorkerConfig {
+	return app.WorkerConfig{Concurrency: e.o.Concurrency, DownloadConcurrency: max(spec.downloads, 1),
 		PollInterval: e.o.Interval, PollTimeout: 2 * time.Hour, NotFoundGrace: 2 * time.Minute,
 		MaxVideoBytes: max(spec.maxBytes, 4<<30), ShutdownTimeout: 5 * time.Second, MaxBackoff: 5 * time.Minute}
 }
@@ -87,8 +98,8 @@ func (w *benchWorker) start() {
 	w.stop, w.done = cancel, make(chan struct{})
 	go func() {
 		defer close(w.done)
-		if err := w.bw.worker.Run(ctx); err != nil {
-			w.g.Log.Error("bench worker stopped", "error", err)
+		if err := w.w.Worker.Run(ctx); err != nil {
+			w.cfg.Log.Error("bench worker stopped", "error", err)
 		}
 	}()
 }
@@ -106,7 +117,7 @@ func (w *benchWorker) Close(e *benchEnv) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	e.redis.clean(ctx, w.ns)
-	w.bw.conn.Close()
+	w.w.Conn.Close()
 }
 
 // trackAll follows every id (as `kiemv track` does) from 16 goroutines, the first poll of

@@ -1,12 +1,11 @@
 //go:build linux
 
-package main
+package bench
 
 import (
 	"bufio"
 	"bytes"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -103,12 +102,3 @@ func freeDiskBytes(dir string) int64 {
 // childAttr makes a helper process (redis-server, the simulator) die with the bench, even
 // when the bench is killed.
 func childAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
-
-// lookPath is exec.LookPath, reporting "" when the program is absent.
-func lookPath(name string) string {
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return ""
-	}
-	return p
-}

@@ -1,6 +1,9 @@
-package main
+package bench
 
-import "runtime"
+import (
+	"os/exec"
+	"runtime"
+)
 
 // goMemory is the Go heap in use plus goroutine stacks, after a full GC.
 func goMemory() int64 {
@@ -17,4 +20,13 @@ type machine struct {
 	MemTotal string `json:"mem_total"`
 	OS       string `json:"os"`
 	Go       string `json:"go"`
+}
+
+// lookPath returns the path of an installed program, or "" when it is not installed.
+func lookPath(name string) string {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return ""
+	}
+	return p
 }

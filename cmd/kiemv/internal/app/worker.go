@@ -1,0 +1,141 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/metrics"
+	"github.com/kiemv/kiemv/jobs"
+	"github.com/kiemv/kiemv/store"
+)
+
+// WorkerConfig is what `kiemv worker` lets a user tune.
+type WorkerConfig struct {
+	Concurrency         int
+	DownloadConcurrency int
+	PollInterval        time.Duration
+	PollTimeout         time.Duration
+	NotFoundGrace       time.Duration
+	MaxVideoBytes       int64
+	ShutdownTimeout     time.Duration
+	MaxBackoff          time.Duration // cap on the delay between retries of a failing task
+	MetricsAddr         string        // serve Prometheus metrics here ("" = off)
+}
+
+// WorkerOptions are what a caller adds to a production worker, passed in before it is built.
+// `kiemv bench` probes the handlers with them.
+type WorkerOptions struct {
+	// WrapPollKIE, when set, wraps the KIE client of the poll handler (around the metrics).
+	WrapPollKIE func(jobs.Details) jobs.Details
+	// Hooks, when set, observe both handlers after the metrics do.
+	Hooks *jobs.Hooks
+}
+
+// Worker is a worker wired to its Redis, KIE client, download directory and metrics.
+type Worker struct {
+	Conn    *Conn
+	Worker  *jobs.Worker
+	Metrics *metrics.Metrics
+	Queues  jobs.Queues
+	cfg     Config
+	wc      WorkerConfig
+}
+
+// BuildWorker connects and wires a worker; the caller closes w.Conn.
+func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptions) (*Worker, error) {
+	client, err := c.KIEClient()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := store.NewDir(c.DownloadDir)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := Connect(ctx, c.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	lim, err := c.Limiter(conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	q := jobs.QueuesFor(c.Namespace)
+	recs := c.Records(conn)
+	m := metrics.New(recs, asynq.NewInspectorFromRedisClient(conn.Redis))
+	k := m.KIE(client)
+	var pollKIE jobs.Details = k
+	if opt.WrapPollKIE != nil {
+		pollKIE = opt.WrapPollKIE(k)
+	}
+	hooks := joinHooks(m.Hooks(), opt.Hooks)
+	poller := &jobs.Poller{KIE: pollKIE, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
+		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}, Hooks: hooks}
+	dl := &jobs.Downloader{KIE: k, Store: recs, Files: dir, Log: c.Log,
+		Config: jobs.DownloadConfig{MaxBytes: wc.MaxVideoBytes}, Hooks: hooks}
+	w := jobs.NewWorker(jobs.WorkerConfig{Redis: conn.Opt, Queues: q, PollConcurrency: wc.Concurrency,
+		DownloadConcurrency: wc.DownloadConcurrency, PollInterval: wc.PollInterval, ShutdownTimeout: wc.ShutdownTimeout,
+		Backoff: jobs.Backoff{Base: min(time.Second, wc.PollInterval), Max: wc.MaxBackoff}, Log: c.Log}, poller, dl)
+	return &Worker{Conn: conn, Worker: w, Metrics: m, Queues: q, cfg: c, wc: wc}, nil
+}
+
+// Run serves metrics (with MetricsAddr) and the worker until ctx ends.
+func (w *Worker) Run(ctx context.Context) error {
+	c, wc := w.cfg, w.wc
+	attrs := []any{"redis", RedactURL(c.RedisURL), "poll_queue", w.Queues.Poll, "download_queue", w.Queues.Download,
+		"concurrency", wc.Concurrency, "download_concurrency", wc.DownloadConcurrency, "poll_interval", wc.PollInterval, "download_dir", c.DownloadDir}
+	if wc.MetricsAddr != "" {
+		addr, err := ServeMetrics(ctx, wc.MetricsAddr, w.Metrics, c.Log)
+		if err != nil {
+			return err
+		}
+		attrs = append(attrs, "metrics", "http://"+addr.String()+"/metrics")
+	}
+	c.Log.Info("worker started", attrs...)
+	err := w.Worker.Run(ctx)
+	c.Log.Info("worker stopped")
+	return err
+}
+
+// joinHooks calls a's functions, then b's; either may be nil.
+func joinHooks(a, b *jobs.Hooks) *jobs.Hooks {
+	if a == nil || b == nil {
+		return cmp.Or(a, b)
+	}
+	return &jobs.Hooks{
+		PollFunc: func(outcome string) {
+			call(a.PollFunc, outcome)
+			call(b.PollFunc, outcome)
+		},
+		StateFunc: func(id string, to jobs.State) {
+			call2(a.StateFunc, id, to)
+			call2(b.StateFunc, id, to)
+		},
+		DownloadFunc: func(n int64, d time.Duration, err error) {
+			if a.DownloadFunc != nil {
+				a.DownloadFunc(n, d, err)
+			}
+			if b.DownloadFunc != nil {
+				b.DownloadFunc(n, d, err)
+			}
+		},
+		ScheduledFunc: func(id string, due time.Time) {
+			call2(a.ScheduledFunc, id, due)
+			call2(b.ScheduledFunc, id, due)
+		},
+	}
+}
+
+func call[A any](f func(A), a A) {
+	if f != nil {
+		f(a)
+	}
+}
+
+func call2[A, B any](f func(A, B), a A, b B) {
+	if f != nil {
+		f(a, b)
+	}
+}
