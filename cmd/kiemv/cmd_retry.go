@@ -23,20 +23,7 @@ func retryCommand() *cli.Command {
 	}
 }
 
-func cancelCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "cancel",
-		Usage:     "stop following tasks that have not ended",
-		ArgsUsage: "ID... | -",
-		Action: func(c *cli.Context) error {
-			return runEach(c, func(ctx context.Context, svc *jobs.Service, id string) (*jobs.Record, error) {
-				return svc.Cancel(ctx, id)
-			})
-		},
-	}
-}
-
-// runEach applies fn to every id named on the command line and prints "<id> <state>".
+// runEach (retry and cancel) applies fn to every id named on the command line and prints "<id> <state>".
 func runEach(c *cli.Context, fn func(context.Context, *jobs.Service, string) (*jobs.Record, error)) error {
 	cfg, err := readGlobals(c)
 	if err != nil {
