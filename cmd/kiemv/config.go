@@ -88,7 +88,12 @@ func (g *globals) kieClient() (*kie.Client, error) {
 		return nil, errors.New("no KIE API key: set KIE_API_KEY (or pass --api-key); get one at https://kie.ai/api-key")
 	}
 	c, err := kie.New(kie.Config{BaseURL: g.KIEBaseURL, APIKey: g.APIKey, Timeout: g.KIETimeout})
-	if err != nil {
+	switch {
+	case errors.Is(err, kie.ErrNoAPIKey):
+		return nil, usagef("%v: set KIE_API_KEY or pass --api-key", err)
+	case errors.Is(err, kie.ErrBadAPIKey):
+		return nil, usagef("%v: check KIE_API_KEY", err)
+	case err != nil:
 		return nil, usagef("%v", err)
 	}
 	return c, nil

@@ -170,12 +170,12 @@ func TestVideoDetails(t *testing.T) {
 	}
 	for _, id := range []string{"null", "422", "404"} {
 		_, err := c.VideoDetails(context.Background(), id)
-		if !IsNotFound(err) || IsTemporary(err) || !strings.Contains(err.Error(), "record-info "+id) {
+		if !isNotFound(err) || IsTemporary(err) || !strings.Contains(err.Error(), "record-info "+id) {
 			t.Errorf("%s: %v", id, err)
 		}
 	}
 	_, err = c.VideoDetails(context.Background(), "html")
-	if !IsTemporary(err) || IsNotFound(err) || err.Error() != "kie record-info html: HTTP 200: non-JSON reply (text/html)" {
+	if !IsTemporary(err) || isNotFound(err) || err.Error() != "kie record-info html: HTTP 200: non-JSON reply (text/html)" {
 		t.Errorf("html: %v", err)
 	}
 }
