@@ -161,10 +161,7 @@ func (g *globals) service(r *redisConn, k kie.API) (*jobs.Service, error) {
 	}
 	insp := asynq.NewInspectorFromRedisClient(r.rdb)
 	return &jobs.Service{KIE: k, Store: g.records(r), Limiter: lim, Enqueuer: r.pool,
-		Queues: jobs.QueuesFor(g.Namespace), Log: g.Log,
-		ClearTaskFunc: func(q, id string) error { return insp.DeleteTask(q, id) },
-		RunTaskFunc:   func(q, id string) error { return insp.RunTask(q, id) },
-		TaskInfoFunc:  insp.GetTaskInfo}, nil
+		Queues: jobs.QueuesFor(g.Namespace), Log: g.Log, Tasks: insp}, nil
 }
 
 // connectService checks the API key (when needKey), connects to Redis and wires a Service.
