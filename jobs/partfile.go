@@ -36,7 +36,7 @@ func hashPrefix(path string, size int64, h hash.Hash) error {
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", path, err)
 	}
-	defer rf.Close()
+	defer rf.Close() // read only
 	head := make([]byte, sigLen)
 	if size >= sigLen {
 		if _, err := io.ReadFull(rf, head); err != nil || string(head[4:8]) != "ftyp" {

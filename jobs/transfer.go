@@ -50,7 +50,7 @@ func (t *transfer) run(ctx context.Context) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() // nothing to report: the body was read as far as it matters
 	total, err := t.accept(resp, f, &size)
 	if err != nil {
 		return result{}, err
@@ -184,7 +184,7 @@ func (t *transfer) accept(resp *http.Response, f *os.File, size *int64) (int64, 
 		return 0, fmt.Errorf("%w: HTTP %d for %s", errURLDead, resp.StatusCode, t.id)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500 {
-		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")) // absent or not seconds: no wait asked
 		return 0, &httpStatusError{status: resp.StatusCode, retryAfter: time.Duration(ra) * time.Second}
 	}
 	return 0, permanent("video URL of %s answered HTTP %d", t.id, resp.StatusCode)
