@@ -51,15 +51,34 @@ type Downloader struct {
 	Hooks   *Hooks // optional observers (metrics)
 }
 
+// downloadAttempt is one run of a download task: the Downloader with its defaults filled in
+// once.
+type downloadAttempt struct {
+	*Downloader
+	recorder
+	cfg    DownloadConfig
+	client *http.Client
+}
+
 // ProcessTask implements asynq.Handler.
 func (d *Downloader) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	a := &downloadAttempt{Downloader: d, recorder: newRecorder(d.Store, d.Log, d.NowFunc, d.Hooks),
+		cfg: d.Config.withDefaults(), client: d.HTTP}
+	if a.client == nil {
+		a.client = defaultHTTPClient()
+	}
+	return a.process(ctx, t)
+}
+
+// process is one run of a download task.
+func (a *downloadAttempt) process(ctx context.Context, t *asynq.Task) error {
 	id, err := taskRecordID(t)
 	if err != nil {
 		return err
 	}
-	rec, err := d.Store.Get(ctx, id)
+	rec, err := a.Store.Get(ctx, id)
 	if errors.Is(err, ErrNoRecord) {
-		d.log().Warn("download for a task kiemv does not follow; dropping it", "task_id", id)
+		a.log.Warn("download for a task kiemv does not follow; dropping it", "task_id", id)
 		return nil
 	} else if err != nil {
 		return err
@@ -68,83 +87,86 @@ func (d *Downloader) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return nil // done already, or canceled
 	}
 	if rec.State == StateReady {
-		if rec, err = d.change(ctx, id, Change{To: StateDownloading}); rec == nil || err != nil {
+		if rec, err = a.change(ctx, id, Change{To: StateDownloading}); rec == nil || err != nil {
 			return err
 		}
 	}
 	start := time.Now()
-	res, err := d.download(ctx, rec)
-	d.Hooks.download(res.size, time.Since(start), err)
+	res, err := a.download(ctx, rec)
+	a.hooks.download(res.size, time.Since(start), err)
 	if err != nil {
-		return d.onError(ctx, id, err)
+		return a.onError(ctx, id, err)
 	}
-	_, err = d.change(ctx, id, Change{To: StateDownloaded, File: d.Files.FinalPath(id), Bytes: res.size,
-		SHA256: res.sha256, DownloadedAt: d.now(), PartETag: "-", ClearError: true})
+	_, err = a.change(ctx, id, Change{To: StateDownloaded, File: a.Files.FinalPath(id), Bytes: res.size,
+		SHA256: res.sha256, DownloadedAt: a.now(), PartETag: "-", ClearError: true})
 	return err
 }
 
 // download fetches the file (or recognises one an earlier attempt committed), replacing a
 // dead URL with a fresh one from KIE once.
-func (d *Downloader) download(ctx context.Context, rec *Record) (result, error) {
+func (a *downloadAttempt) download(ctx context.Context, rec *Record) (result, error) {
 	id := rec.TaskID
-	if res, ok, err := d.committed(id); ok || err != nil {
+	if res, ok, err := a.committed(id); ok || err != nil {
 		return res, err
 	}
-	res, err := d.transfer(rec, rec.VideoURL).run(ctx)
+	res, err := a.transfer(rec, rec.VideoURL).run(ctx)
 	if errors.Is(err, errURLDead) {
-		d.log().Info("video URL is dead; asking KIE for a fresh one", "task_id", id, "reason", err)
-		fresh, ferr := d.freshURL(ctx, id)
+		a.log.Info("video URL is dead; asking KIE for a fresh one", "task_id", id, "reason", err)
+		fresh, ferr := a.freshURL(ctx, id)
 		if ferr != nil {
 			return result{}, ferr
 		}
-		d.change(ctx, id, Change{VideoURL: fresh})
-		res, err = d.transfer(rec, fresh).run(ctx)
+		a.note(ctx, id, Change{VideoURL: fresh})
+		res, err = a.transfer(rec, fresh).run(ctx)
 	}
 	return res, err
 }
 
 // committed recognises a final file that an attempt renamed into place before it died:
 // files are only renamed after they were verified, so hashing it is enough.
-func (d *Downloader) committed(id string) (result, bool, error) {
-	f, err := os.Open(d.Files.FinalPath(id))
+func (a *downloadAttempt) committed(id string) (result, bool, error) {
+	f, err := os.Open(a.Files.FinalPath(id))
 	if errors.Is(err, os.ErrNotExist) {
 		return result{}, false, nil
 	} else if err != nil {
 		return result{}, false, err
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
 		return result{}, false, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
-	d.Files.RemovePart(id)
+	a.removePart(id)
 	return result{size: n, sha256: hex.EncodeToString(h.Sum(nil))}, true, nil
 }
 
-func (d *Downloader) transfer(rec *Record, url string) *transfer {
-	cfg := d.Config.withDefaults()
-	client := d.HTTP
-	if client == nil {
-		client = defaultHTTPClient()
+// removePart deletes the partial file of id. A failure costs only disk space (the file is
+// emptied again before any reuse): it is logged.
+func (a *downloadAttempt) removePart(id string) {
+	if err := a.Files.RemovePart(id); err != nil {
+		a.log.Warn("partial file could not be removed", "task_id", id, "error", err)
 	}
+}
+
+func (a *downloadAttempt) transfer(rec *Record, url string) *transfer {
 	ctx := context.Background() // bookkeeping outlives a canceled attempt
-	return &transfer{files: d.Files, client: client, id: rec.TaskID, url: url, etag: rec.PartETag,
-		maxBytes: cfg.MaxBytes, idle: cfg.IdleTimeout,
+	return &transfer{files: a.Files, client: a.client, id: rec.TaskID, url: url, etag: rec.PartETag,
+		maxBytes: a.cfg.MaxBytes, idle: a.cfg.IdleTimeout,
 		saveETag: func(etag string) error {
 			if etag == "" {
 				etag = "-"
 			}
-			_, err := d.Store.Update(ctx, rec.TaskID, Change{PartETag: etag})
+			_, err := a.Store.Update(ctx, rec.TaskID, Change{PartETag: etag})
 			return err
 		},
-		progress: func(n int64) { d.Store.Update(ctx, rec.TaskID, Change{Bytes: n}) },
+		progress: func(n int64) { a.note(ctx, rec.TaskID, Change{Bytes: n}) },
 	}
 }
 
 // freshURL asks KIE for the task's current video URL, then for a signed download link.
-func (d *Downloader) freshURL(ctx context.Context, id string) (string, error) {
-	vr, err := d.KIE.VideoDetails(ctx, id)
+func (a *downloadAttempt) freshURL(ctx context.Context, id string) (string, error) {
+	vr, err := a.KIE.VideoDetails(ctx, id)
 	if err != nil {
 		if kie.IsTemporary(err) {
 			return "", fmt.Errorf("fresh URL for %s: %w", id, err)
@@ -154,58 +176,40 @@ func (d *Downloader) freshURL(ctx context.Context, id string) (string, error) {
 	if vr.VideoURL == "" {
 		return "", fmt.Errorf("%w: KIE's record of %s has no video URL any more", errURLDead, id)
 	}
-	signed, err := d.KIE.DownloadURL(ctx, vr.VideoURL)
+	signed, err := a.KIE.DownloadURL(ctx, vr.VideoURL)
 	if err != nil {
 		if kie.IsTemporary(err) {
 			return "", fmt.Errorf("download-url for %s: %w", id, err)
 		}
-		d.log().Warn("download-url refused; trying record-info's URL", "task_id", id, "reason", err)
+		a.log.Warn("download-url refused; trying record-info's URL", "task_id", id, "reason", err)
 		return vr.VideoURL, nil
 	}
 	return signed, nil
 }
 
 // onError records what a failed attempt means: expired, failed for good, or retried later.
-func (d *Downloader) onError(ctx context.Context, id string, err error) error {
+// A record that cannot be updated here is logged: the attempt's own error is what Asynq
+// needs to hear.
+func (a *downloadAttempt) onError(ctx context.Context, id string, err error) error {
 	var pe *permanentError
 	switch {
 	case ctx.Err() != nil:
 		return err
 	case errors.Is(err, errURLDead):
 		msg := fmt.Sprintf("the video of mp4 task %s can no longer be fetched (%v); KIE keeps videos about 14 days", id, err)
-		d.change(ctx, id, Change{To: StateExpired, Error: msg})
+		a.note(ctx, id, Change{To: StateExpired, Error: msg})
 		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
 	case errors.As(err, &pe):
 		msg := fmt.Sprintf("download of mp4 task %s refused: %v", id, err)
-		d.change(ctx, id, Change{To: StateFailed, Error: msg})
-		d.Files.RemovePart(id)
-		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+		a.note(ctx, id, Change{To: StateFailed, Error: msg})
+		a.removePart(id)
+		return fmt.Errorf("download of mp4 task %s refused: %w: %w", id, err, asynq.SkipRetry) // the text of msg
 	case lastAttempt(ctx):
 		msg := fmt.Sprintf("download of mp4 task %s gave up after %d attempts, the last: %v; the partial file is kept; run `kiemv retry %s`", id, DownloadMaxRetry+1, err, id)
-		d.change(ctx, id, Change{To: StateFailed, Error: msg})
+		a.note(ctx, id, Change{To: StateFailed, Error: msg})
 		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
 	}
-	d.change(ctx, id, Change{Error: err.Error()})
-	d.log().Warn("download attempt failed; will retry", "task_id", id, "error", err)
+	a.note(ctx, id, Change{Error: err.Error()})
+	a.log.Warn("download attempt failed; will retry", "task_id", id, "error", err)
 	return err
-}
-
-func (d *Downloader) change(ctx context.Context, id string, ch Change) (*Record, error) {
-	rec, err := applyChange(ctx, d.Store, d.log(), id, ch)
-	d.Hooks.state(id, rec, ch)
-	return rec, err
-}
-
-func (d *Downloader) now() time.Time {
-	if d.NowFunc != nil {
-		return d.NowFunc()
-	}
-	return time.Now()
-}
-
-func (d *Downloader) log() *slog.Logger {
-	if d.Log != nil {
-		return d.Log
-	}
-	return slog.Default()
 }

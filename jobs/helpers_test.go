@@ -99,7 +99,7 @@ func (e *env) downloader() *jobs.Downloader {
 
 func (e *env) service() *jobs.Service {
 	return &jobs.Service{KIE: e.kie, Store: e.recs, Limiter: e.lim, Enqueuer: e.client, Queues: e.q,
-		ClearTaskFunc: e.insp.DeleteTask, TaskInfoFunc: e.insp.GetTaskInfo, Log: quietLog()}
+		Tasks: e.insp, Log: quietLog()}
 }
 
 // simTask registers a task at the simulator (as if created elsewhere) and returns its id.

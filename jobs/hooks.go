@@ -1,14 +1,10 @@
 package jobs
 
-import (
-	"context"
-	"errors"
-	"time"
+import "time"
 
-	"github.com/kiemv/kiemv/jobs/kie"
-)
-
-// Outcomes of one run of the poll handler, as passed to Hooks.PollFunc.
+// Outcomes of one run of the poll handler, as passed to Hooks.PollFunc. A failed
+// record-info call is classified once, by the retry policy (retry.go), and the same answer
+// decides what happens to the record and is reported here.
 const (
 	PollPending     = "pending"      // KIE is still making the video; polled again later
 	PollReady       = "ready"        // KIE has the video; its download was queued
@@ -64,32 +60,4 @@ func (h *Hooks) download(bytes int64, d time.Duration, err error) {
 		}
 		h.DownloadFunc(bytes, d, err)
 	}
-}
-
-// pollOutcome names what a successful record-info reply means.
-func pollOutcome(vr *kie.VideoRecord) string {
-	switch {
-	case vr.Ready():
-		return PollReady
-	case vr.Status.Failed():
-		return PollFailed
-	}
-	return PollPending
-}
-
-// pollErrorOutcome names what a failed record-info call means; it mirrors Poller.onError.
-func pollErrorOutcome(ctx context.Context, err error) string {
-	var apiErr *kie.APIError
-	isAPI := errors.As(err, &apiErr)
-	switch {
-	case ctx.Err() != nil:
-		return PollCanceled
-	case isAPI && apiErr.NotFound():
-		return PollNotFound
-	case isAPI && apiErr.RateLimited():
-		return PollRateLimited
-	case kie.IsTemporary(err):
-		return PollError
-	}
-	return PollRefused
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"time"
+
+	"github.com/hibiken/asynq"
 )
 
 // Store keeps Records. store.Records implements it on Redis.
@@ -66,3 +68,16 @@ type Reserver interface {
 	// few win every time while the others starve).
 	Reserve(ctx context.Context, name, holder string) (time.Duration, error)
 }
+
+// Tasks is the part of Asynq's Inspector the Service uses on tasks already queued.
+// *asynq.Inspector implements it.
+type Tasks interface {
+	// DeleteTask deletes a task that is not running, so that a new one may take its TaskID.
+	DeleteTask(queue, taskID string) error
+	// RunTask moves a scheduled, retrying or archived task to pending, so that it runs now.
+	RunTask(queue, taskID string) error
+	// GetTaskInfo describes a task; it fails with asynq.ErrTaskNotFound when there is none.
+	GetTaskInfo(queue, taskID string) (*asynq.TaskInfo, error)
+}
+
+var _ Tasks = (*asynq.Inspector)(nil)

@@ -5,8 +5,10 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"time"
 )
@@ -75,17 +77,7 @@ func SourcesOf(to State) []State {
 	return append([]State{to}, transitions[to]...)
 }
 
-// CanMove reports whether a record in state from may move to state to.
-func CanMove(from, to State) bool {
-	for _, s := range SourcesOf(to) {
-		if s == from {
-			return true
-		}
-	}
-	return false
-}
-
-// Record is one followed MP4 task, as kept in the store and printed by `status --json`.
+// Record is one followed MP4 task, as kept in the store and printed as JSON.
 type Record struct {
 	TaskID       string    `json:"task_id"`                 // the MP4 task id KIE returned
 	MusicTaskID  string    `json:"music_task_id,omitempty"` // the music task the video was made from
@@ -136,7 +128,8 @@ const maxIDLen = 128
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
-// ErrBadID is wrapped by ValidateID's errors.
+// ErrBadID is wrapped by ValidateID's errors and matched by every *FieldError: the input
+// was refused before anything was sent anywhere.
 var ErrBadID = errors.New("invalid id")
 
 // ValidateID checks that id is 1–128 characters of [A-Za-z0-9_-], so that it can never
@@ -151,4 +144,66 @@ func ValidateID(what, id string) error {
 		return fmt.Errorf("%w: %s %q may only contain letters, digits, '_' and '-'", ErrBadID, what, id)
 	}
 	return nil
+}
+
+// ambient is what every handler and the Service take from their surroundings: a logger and
+// a clock. ambientOf is the one place their defaults (slog.Default, time.Now) are filled in.
+type ambient struct {
+	log *slog.Logger
+	now func() time.Time
+}
+
+// ambientOf returns log and now, each replaced by its default when nil.
+func ambientOf(log *slog.Logger, now func() time.Time) ambient {
+	if log == nil {
+		log = slog.Default()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return ambient{log: log, now: now}
+}
+
+// recorder is the record bookkeeping the poll and download handlers share: it applies
+// Changes to the Store, logs state changes and tells the Hooks.
+type recorder struct {
+	ambient
+	store Store
+	hooks *Hooks
+}
+
+// newRecorder returns the recorder of a handler; a nil log or now takes the default.
+func newRecorder(s Store, log *slog.Logger, now func() time.Time, hooks *Hooks) recorder {
+	return recorder{ambient: ambientOf(log, now), store: s, hooks: hooks}
+}
+
+// change updates a record, logs a line when its state changes and tells the hooks. A
+// conflict (the record moved on meanwhile, e.g. it was canceled) or a record gone is logged
+// and swallowed: there is nothing left to do, and rec is nil.
+func (r recorder) change(ctx context.Context, id string, ch Change) (*Record, error) {
+	rec, err := r.store.Update(ctx, id, ch)
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrNoRecord) {
+		r.log.Info("record moved on meanwhile; change dropped", "task_id", id, "to", ch.To, "reason", err)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err // the Store's errors name the record
+	}
+	if ch.To != "" {
+		attrs := []any{"task_id", id, "state", rec.State}
+		if rec.Error != "" {
+			attrs = append(attrs, "error", rec.Error)
+		}
+		r.log.Info("state change", attrs...)
+	}
+	r.hooks.state(id, rec, ch)
+	return rec, nil
+}
+
+// note applies a bookkeeping change (a poll counted, a URL replaced, progress) whose failure
+// changes nothing for the attempt: the attempt goes on, and the failure is logged.
+func (r recorder) note(ctx context.Context, id string, ch Change) {
+	if _, err := r.change(ctx, id, ch); err != nil {
+		r.log.Warn("record bookkeeping failed; going on", "task_id", id, "error", err)
+	}
 }

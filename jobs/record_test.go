@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ var forward = map[jobs.State][]jobs.State{
 	jobs.StateCanceled: {jobs.StatePending},
 }
 
-func TestCanMoveTable(t *testing.T) {
+func TestTransitionTable(t *testing.T) {
 	t.Parallel()
 	for _, from := range jobs.States {
 		for _, to := range jobs.States {
@@ -29,14 +30,14 @@ func TestCanMoveTable(t *testing.T) {
 			for _, s := range forward[from] {
 				want = want || s == to
 			}
-			if got := jobs.CanMove(from, to); got != want {
-				t.Errorf("CanMove(%s, %s) = %v, want %v", from, to, got, want)
+			if got := canMove(from, to); got != want {
+				t.Errorf("canMove(%s, %s) = %v, want %v", from, to, got, want)
 			}
 		}
 	}
 }
 
-func TestCanMoveNeverBackwards(t *testing.T) {
+func TestTransitionsNeverBackwards(t *testing.T) {
 	t.Parallel()
 	for _, c := range [][2]jobs.State{
 		{jobs.StateDownloaded, jobs.StateReady},
@@ -49,12 +50,12 @@ func TestCanMoveNeverBackwards(t *testing.T) {
 		{jobs.StateCanceled, jobs.StateDownloading},
 		{jobs.StateTimedOut, jobs.StateDownloaded},
 	} {
-		if jobs.CanMove(c[0], c[1]) {
-			t.Errorf("CanMove(%s, %s) = true: a backwards move", c[0], c[1])
+		if canMove(c[0], c[1]) {
+			t.Errorf("canMove(%s, %s) = true: a backwards move", c[0], c[1])
 		}
 	}
-	if jobs.CanMove("", jobs.StatePending) || jobs.CanMove(jobs.StatePending, "bogus") {
-		t.Error("CanMove accepts a state that does not exist")
+	if canMove("", jobs.StatePending) || canMove(jobs.StatePending, "bogus") {
+		t.Error("canMove accepts a state that does not exist")
 	}
 }
 
@@ -67,7 +68,7 @@ func TestSourcesOfIncludesItself(t *testing.T) {
 		}
 		// SourcesOf must not hand out its internal slice: appending to it changes nothing.
 		_ = append(src[:1], jobs.StateDownloaded)
-		if s != jobs.StateDownloaded && jobs.CanMove(jobs.StateDownloaded, s) {
+		if s != jobs.StateDownloaded && canMove(jobs.StateDownloaded, s) {
 			t.Fatalf("mutating SourcesOf(%s) changed the transition table", s)
 		}
 	}
@@ -167,3 +168,6 @@ func TestQueuesAndTaskIDs(t *testing.T) {
 		}
 	}
 }
+
+// canMove reports whether a record in state from may move to state to, as a Store decides.
+func canMove(from, to jobs.State) bool { return slices.Contains(jobs.SourcesOf(to), from) }

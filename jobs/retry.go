@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -110,4 +111,36 @@ func jitter(d time.Duration, frac float64) time.Duration {
 		return d
 	}
 	return d + time.Duration((rand.Float64()*2-1)*frac*float64(d))
+}
+
+// pollOutcome names what a record-info reply means: PollReady, PollFailed or PollPending.
+func pollOutcome(vr *kie.VideoRecord) string {
+	switch {
+	case vr.Ready():
+		return PollReady
+	case vr.Status.Failed():
+		return PollFailed
+	}
+	return PollPending
+}
+
+// pollErrorOutcome is the one classifier of a failed record-info call: PollCanceled (the
+// worker stopped or the attempt timed out), PollNotFound, PollRateLimited, PollError (a
+// transient error, retried with backoff) or PollRefused (permanent). Poller.onError acts on
+// its answer and the poll hook reports it, so the retry policy and the metrics never
+// disagree.
+func pollErrorOutcome(ctx context.Context, err error) string {
+	var apiErr *kie.APIError
+	isAPI := errors.As(err, &apiErr)
+	switch {
+	case ctx.Err() != nil:
+		return PollCanceled
+	case isAPI && apiErr.NotFound():
+		return PollNotFound
+	case isAPI && apiErr.RateLimited():
+		return PollRateLimited
+	case kie.IsTemporary(err):
+		return PollError
+	}
+	return PollRefused
 }

@@ -23,42 +23,12 @@ type Service struct {
 	Queues   Queues
 	// FirstPoll is the delay before the first poll of a submitted task (0: at once).
 	FirstPoll time.Duration
-	// ClearTask, when set, deletes a finished (archived) Asynq task so that retry can
-	// enqueue a new one under the same TaskID. (*asynq.Inspector).DeleteTask fits.
-	ClearTaskFunc func(queue, taskID string) error
-	// RunTaskFunc, when set, moves a scheduled or retrying Asynq task to pending, so that it
-	// runs at once; Wake uses it. (*asynq.Inspector).RunTask fits.
-	RunTaskFunc func(queue, taskID string) error
-	// TaskInfoFunc, when set with ClearTaskFunc, lets Track replace a task that Asynq archived
-	// (gave up on) while its record still waits for it. (*asynq.Inspector).GetTaskInfo fits.
-	TaskInfoFunc func(queue, taskID string) (*asynq.TaskInfo, error)
-	Log          *slog.Logger
-}
-
-// SubmitRequest is what `kiemv submit` sends to KIE.
-type SubmitRequest struct {
-	MusicTaskID string // --task-id
-	AudioID     string // --audio-id
-	Author      string // --author, at most 50 characters
-	Domain      string // --domain, at most 50 characters
-	CallbackURL string // --callback-url
-}
-
-// Validate checks a request before anything is sent anywhere.
-func (r SubmitRequest) Validate() error {
-	if err := ValidateID("music task id (--task-id)", r.MusicTaskID); err != nil {
-		return err
-	}
-	if err := ValidateID("audio id (--audio-id)", r.AudioID); err != nil {
-		return err
-	}
-	if n := len([]rune(r.Author)); n > 50 {
-		return fmt.Errorf("%w: --author is %d characters; KIE allows 50", ErrBadID, n)
-	}
-	if n := len([]rune(r.Domain)); n > 50 {
-		return fmt.Errorf("%w: --domain is %d characters; KIE allows 50", ErrBadID, n)
-	}
-	return nil
+	// Tasks, when set, manages tasks already queued: Retry and Cancel delete the record's
+	// tasks, Track replaces a task Asynq archived (gave up on) while its record still waits
+	// for it, and Wake moves a scheduled poll to now. Nil means none of that is available:
+	// Wake then enqueues a poll only when there is none. An *asynq.Inspector fits.
+	Tasks Tasks
+	Log   *slog.Logger // default slog.Default()
 }
 
 // AudioKey names the MP4 video of one audio with one author and domain: a second submit of
@@ -97,13 +67,15 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 		if time.Now().After(deadline) {
 			return nil, false, fmt.Errorf("another submit of audio %s has been creating its video for over %v; try again later", req.AudioID, claimTTL)
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := Sleep(ctx, 250*time.Millisecond); err != nil {
 			return nil, false, err
 		}
 	}
 	id, existed, err := s.create(ctx, req)
 	if err != nil {
-		s.Store.ReleaseAudio(context.WithoutCancel(ctx), key)
+		if rerr := s.Store.ReleaseAudio(context.WithoutCancel(ctx), key); rerr != nil {
+			s.log().Warn("audio claim not released; it lapses by itself", "audio_id", req.AudioID, "after", claimTTL, "error", rerr)
+		}
 		return nil, false, err
 	}
 	if err := s.Store.BindAudio(ctx, key, id); err != nil {
@@ -126,7 +98,7 @@ func (s *Service) create(ctx context.Context, req SubmitRequest) (id string, exi
 			return "", false, fmt.Errorf("create limiter: %w", err)
 		}
 		if wait > 0 {
-			if err := sleep(ctx, wait); err != nil {
+			if err := Sleep(ctx, wait); err != nil {
 				return "", false, err
 			}
 			continue
@@ -147,13 +119,13 @@ func (s *Service) create(ctx context.Context, req SubmitRequest) (id string, exi
 			if d <= 0 {
 				d = time.Second
 			}
-			if err := sleep(ctx, jitter(d, 0.2)); err != nil {
+			if err := Sleep(ctx, jitter(d, 0.2)); err != nil {
 				return "", false, err
 			}
 		case kie.IsTemporary(err) && ctx.Err() == nil:
 			last = err
 			attempt++
-			if err := sleep(ctx, jitter(time.Duration(attempt)*time.Second, 0.25)); err != nil {
+			if err := Sleep(ctx, jitter(time.Duration(attempt)*time.Second, 0.25)); err != nil {
 				return "", false, err
 			}
 		default:
@@ -197,7 +169,7 @@ func (s *Service) follow(ctx context.Context, rec *Record, delay time.Duration) 
 		return cur, created, nil
 	}
 	_, err = s.Enqueuer.EnqueueContext(ctx, task)
-	if errors.Is(err, asynq.ErrTaskIDConflict) && s.clearArchived(queue, taskID) {
+	if errors.Is(err, asynq.ErrTaskIDConflict) && s.clearArchived(cur.TaskID, queue, taskID) {
 		_, err = s.Enqueuer.EnqueueContext(ctx, task)
 	}
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -208,15 +180,27 @@ func (s *Service) follow(ctx context.Context, rec *Record, delay time.Duration) 
 
 // clearArchived deletes the task if Asynq archived it, and reports whether it did. A task that
 // is still queued, scheduled or running is left alone: it already does the work.
-func (s *Service) clearArchived(queue, taskID string) bool {
-	if s.TaskInfoFunc == nil || s.ClearTaskFunc == nil {
+func (s *Service) clearArchived(id, queue, taskID string) bool {
+	if s.Tasks == nil {
 		return false
 	}
-	info, err := s.TaskInfoFunc(queue, taskID)
-	if err != nil || info.State != asynq.TaskStateArchived {
+	info, err := s.Tasks.GetTaskInfo(queue, taskID)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return false // it finished meanwhile
+	}
+	if err != nil {
+		// Without its state the task is taken to be alive, as when no Tasks is set.
+		s.log().Warn("cannot tell whether a queued task is archived; leaving it", "task_id", id, "task", taskID, "error", err)
 		return false
 	}
-	return s.ClearTaskFunc(queue, taskID) == nil
+	if info.State != asynq.TaskStateArchived {
+		return false
+	}
+	if err := s.Tasks.DeleteTask(queue, taskID); err != nil {
+		s.log().Warn("archived task could not be deleted; run track again", "task_id", id, "task", taskID, "error", err)
+		return false
+	}
+	return true
 }
 
 // Retry puts a record that ended without a file back to pending and polls it at once.
@@ -228,16 +212,14 @@ func (s *Service) Retry(ctx context.Context, id string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("retry %s: %w (only failed, timed_out, expired and canceled records can be retried)", id, err)
 	}
-	if s.ClearTaskFunc != nil {
-		s.ClearTaskFunc(s.Queues.Poll, PollTaskID(id))
-		s.ClearTaskFunc(s.Queues.Download, DownloadTaskID(id))
-	}
+	s.clearTasks(id)
 	rec, _, err = s.follow(ctx, rec, 0)
 	return rec, err
 }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx ends and then returns ctx.Err(). It is kiemv's one
+// interruptible sleep.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -257,9 +239,24 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cancel %s: %w (only pending, ready and downloading records can be canceled)", id, err)
 	}
-	if s.ClearTaskFunc != nil {
-		s.ClearTaskFunc(s.Queues.Poll, PollTaskID(id))
-		s.ClearTaskFunc(s.Queues.Download, DownloadTaskID(id))
-	}
+	s.clearTasks(id)
 	return rec, nil
 }
+
+// clearTasks deletes the poll and download tasks of MP4 task id, if it has any. A task that
+// cannot be deleted (it is running right now, or Redis failed) is left in place and logged:
+// when it runs, it finds the record's new state, so no harm is done.
+func (s *Service) clearTasks(id string) {
+	if s.Tasks == nil {
+		return
+	}
+	for _, t := range []struct{ queue, taskID string }{
+		{s.Queues.Poll, PollTaskID(id)}, {s.Queues.Download, DownloadTaskID(id)}} {
+		err := s.Tasks.DeleteTask(t.queue, t.taskID)
+		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			s.log().Warn("queued task not deleted; it will find the record's new state when it runs", "task_id", id, "task", t.taskID, "error", err)
+		}
+	}
+}
+
+func (s *Service) log() *slog.Logger { return ambientOf(s.Log, nil).log }

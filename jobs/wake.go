@@ -19,7 +19,7 @@ const wakeRecheck = 50 * time.Millisecond
 
 // Wake makes the next poll of MP4 task id happen now; *Service is the Waker of the callback
 // endpoint. A task kiemv does not follow yet is followed as by Track; a pending one has its
-// scheduled poll moved to now (RunTaskFunc), or a poll enqueued if it has none; a ready or
+// scheduled poll moved to now (Tasks.RunTask), or a poll enqueued if it has none; a ready or
 // downloading one has its download queued if that was lost; a finished one is left alone.
 // Wake never downloads anything itself: the poll's record-info answer decides.
 func (s *Service) Wake(ctx context.Context, id string) error {
@@ -55,7 +55,7 @@ func (s *Service) pollNow(ctx context.Context, id string) error {
 			}
 			// Someone queued it meanwhile: look again.
 		case isRunTaskState(err, "already running"):
-			if err := sleep(ctx, wakeRecheck); err != nil || ctx.Err() != nil { // the timer and the deadline may fire together
+			if err := Sleep(ctx, wakeRecheck); err != nil || ctx.Err() != nil { // the timer and the deadline may fire together
 				return fmt.Errorf("wake %s: %w", id, ErrPollBusy)
 			}
 		default:
@@ -67,12 +67,13 @@ func (s *Service) pollNow(ctx context.Context, id string) error {
 	}
 }
 
-// runPoll calls RunTaskFunc, or reports "not found" without one so that a poll is enqueued.
+// runPoll moves the poll of id to pending, or reports "not found" without Tasks so that a
+// poll is enqueued.
 func (s *Service) runPoll(id string) error {
-	if s.RunTaskFunc == nil {
+	if s.Tasks == nil {
 		return asynq.ErrTaskNotFound
 	}
-	return s.RunTaskFunc(s.Queues.Poll, PollTaskID(id))
+	return s.Tasks.RunTask(s.Queues.Poll, PollTaskID(id))
 }
 
 // isRunTaskState recognises the FailedPrecondition errors of (*asynq.Inspector).RunTask,

@@ -31,9 +31,17 @@ func newWakeEnv(t *testing.T) *wakeEnv {
 	}
 	recs := store.NewRecords(rdb, ns)
 	svc := &jobs.Service{Store: recs, Enqueuer: asynq.NewClientFromRedisClient(rdb), Queues: q,
-		RunTaskFunc: insp.RunTask}
+		Tasks: insp}
 	return &wakeEnv{svc: svc, recs: recs, insp: insp, q: q}
 }
+
+// runTaskFunc is the Inspector with RunTask replaced.
+type runTaskFunc struct {
+	*asynq.Inspector
+	run func(queue, taskID string) error
+}
+
+func (r runTaskFunc) RunTask(queue, taskID string) error { return r.run(queue, taskID) }
 
 // state returns the Asynq state of a task, or 0 when there is none.
 func (e *wakeEnv) state(t *testing.T, queue, taskID string) asynq.TaskState {
@@ -134,17 +142,17 @@ func TestWakeWaitsForARunningPoll(t *testing.T) {
 	}
 	busy := errors.New("asynq: rdb.RunTask: FAILED_PRECONDITION: task is already running")
 	calls := 0
-	e.svc.RunTaskFunc = func(q, id string) error {
+	e.svc.Tasks = runTaskFunc{e.insp, func(q, id string) error {
 		calls++
 		if calls < 3 {
 			return busy
 		}
 		return nil
-	}
+	}}
 	if err := e.svc.Wake(ctx, "mp4_busy"); err != nil || calls != 3 {
 		t.Errorf("wake: %v after %d RunTask calls; want nil after 3", err, calls)
 	}
-	e.svc.RunTaskFunc = func(q, id string) error { return busy }
+	e.svc.Tasks = runTaskFunc{e.insp, func(q, id string) error { return busy }}
 	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	if err := e.svc.Wake(tctx, "mp4_busy"); !errors.Is(err, jobs.ErrPollBusy) {

@@ -69,7 +69,7 @@ type Webhook struct {
 	Waker  Waker
 	Replay ReplayGuard
 	// Key is the webhookHmacKey set in KIE's settings. Nil (or empty) turns verification off:
-	// only for trusted networks (`kiemv callbacks --insecure-no-signature`).
+	// only for trusted networks.
 	Key []byte
 	// Budget bounds the replay check and the wake together (default DefaultCallbackBudget).
 	Budget time.Duration
@@ -81,8 +81,19 @@ type Webhook struct {
 	Log        *slog.Logger
 }
 
+// delivery is one request to a Webhook, with the Webhook's defaults filled in once.
+type delivery struct {
+	*Webhook
+	ambient
+	budget time.Duration
+}
+
 // ServeHTTP implements http.Handler.
-func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (wh *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := &delivery{Webhook: wh, ambient: ambientOf(wh.Log, wh.NowFunc), budget: wh.Budget}
+	if h.budget <= 0 {
+		h.budget = DefaultCallbackBudget
+	}
 	status, result, id := h.handle(w, r)
 	if h.ResultFunc != nil {
 		h.ResultFunc(result)
@@ -93,9 +104,9 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case status == http.StatusOK:
-		h.log().Info("KIE callback", attrs...)
+		h.log.Info("KIE callback", attrs...)
 	default:
-		h.log().Warn("KIE callback refused", attrs...)
+		h.log.Warn("KIE callback refused", attrs...)
 	}
 	msg := http.StatusText(status)
 	if status == http.StatusOK {
@@ -103,13 +114,13 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]any{"code": status, "msg": msg})
+	b, _ := json.Marshal(map[string]any{"code": status, "msg": msg}) // an int and a string cannot fail
 	_, _ = w.Write(b)
 }
 
 // handle does the work of one request and returns the HTTP status, the outcome and the task
 // id (once known).
-func (h *Webhook) handle(w http.ResponseWriter, r *http.Request) (int, string, string) {
+func (h *delivery) handle(w http.ResponseWriter, r *http.Request) (int, string, string) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return http.StatusMethodNotAllowed, CallbackBadMethod, ""
@@ -134,7 +145,7 @@ func (h *Webhook) handle(w http.ResponseWriter, r *http.Request) (int, string, s
 	if status != http.StatusOK {
 		return status, result, id
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.budget())
+	ctx, cancel := context.WithTimeout(r.Context(), h.budget)
 	defer cancel()
 	done := make(chan string, 1)
 	go func() { done <- h.act(ctx, id, stamp, cb.Code) }()
@@ -152,7 +163,7 @@ func (h *Webhook) handle(w http.ResponseWriter, r *http.Request) (int, string, s
 // check verifies the signature and the timestamp's age and returns the stamp the callback is
 // deduplicated on. Without a key, a present timestamp must still be a fresh integer, and a
 // callback without one is deduplicated on a hash of its body.
-func (h *Webhook) check(hdr http.Header, id string, body []byte) (stamp string, status int, result string) {
+func (h *delivery) check(hdr http.Header, id string, body []byte) (stamp string, status int, result string) {
 	ts := strings.TrimSpace(hdr.Get(kie.HeaderTimestamp))
 	if len(h.Key) > 0 && !kie.VerifySignature(string(h.Key), id, ts, hdr.Get(kie.HeaderSignature)) {
 		return "", http.StatusUnauthorized, CallbackBadSignature
@@ -173,44 +184,23 @@ func (h *Webhook) check(hdr http.Header, id string, body []byte) (stamp string, 
 
 // act deduplicates the callback and wakes its task. A callback that could not be acted on is
 // forgotten again, so that a redelivery of it is not taken for a replay.
-func (h *Webhook) act(ctx context.Context, id, stamp string, code int) string {
+func (h *delivery) act(ctx context.Context, id, stamp string, code int) string {
 	first, err := h.Replay.FirstSeen(ctx, id, stamp, ReplayTTL)
 	if err != nil {
-		h.log().Warn("callback replay check failed", "task_id", id, "error", err)
+		h.log.Warn("callback replay check failed", "task_id", id, "error", err)
 		return CallbackUnavailable
 	}
 	if !first {
 		return CallbackReplay
 	}
 	if err := h.Waker.Wake(ctx, id); err != nil {
-		h.log().Warn("callback could not wake the task's poll; its next scheduled poll will find the video", "task_id", id, "kie_code", code, "error", err)
+		h.log.Warn("callback could not wake the task's poll; its next scheduled poll will find the video", "task_id", id, "kie_code", code, "error", err)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		if ferr := h.Replay.Forget(fctx, id, stamp); ferr != nil {
-			h.log().Warn("callback replay mark could not be removed", "task_id", id, "error", ferr)
+			h.log.Warn("callback replay mark could not be removed", "task_id", id, "error", ferr)
 		}
 		return CallbackUnavailable
 	}
 	return CallbackWoken
-}
-
-func (h *Webhook) budget() time.Duration {
-	if h.Budget > 0 {
-		return h.Budget
-	}
-	return DefaultCallbackBudget
-}
-
-func (h *Webhook) now() time.Time {
-	if h.NowFunc != nil {
-		return h.NowFunc()
-	}
-	return time.Now()
-}
-
-func (h *Webhook) log() *slog.Logger {
-	if h.Log != nil {
-		return h.Log
-	}
-	return slog.Default()
 }

@@ -40,10 +40,7 @@ func NewWorker(cfg WorkerConfig, p *Poller, d *Downloader) *Worker {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
-	log := cfg.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	log := ambientOf(cfg.Log, nil).log
 	// How often scheduled and retry tasks are moved to pending bounds poll lateness: take a
 	// tenth of the interval, between 50ms and 1s.
 	check := min(max(cfg.PollInterval/10, 50*time.Millisecond), time.Second)

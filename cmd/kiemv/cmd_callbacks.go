@@ -69,7 +69,7 @@ func (o callbacksOptions) validate() error {
 
 // runCallbacks serves the callback endpoint until ctx ends (SIGINT/SIGTERM).
 func runCallbacks(ctx context.Context, cfg app.Config, o callbacksOptions, stdout io.Writer) error {
-	conn, svc, err := cfg.ConnectService(ctx, false) // waking only enqueues: no KIE key needed
+	conn, svc, err := cfg.ConnectService(ctx, app.ServiceOptions{}) // waking only enqueues: no KIE key needed
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/dashboard"
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/dev"
 	"github.com/kiemv/kiemv/jobs"
+	"github.com/kiemv/kiemv/jobs/kie"
 	"github.com/urfave/cli/v2"
 )
 
@@ -49,7 +49,7 @@ func devCommand() *cli.Command {
 				return err
 			}
 			if o.Real && cfg.APIKey == "" {
-				return fmt.Errorf("--real follows real tasks: %w", app.ErrNoAPIKey)
+				return fmt.Errorf("--real follows real tasks: %w", kie.ErrNoAPIKey)
 			}
 			if c.IsSet("redis-url") {
 				cfg.Log.Warn("kiemv dev runs its own embedded Redis; --redis-url / REDIS_URL is ignored")

@@ -38,7 +38,7 @@ func runEach(c *cli.Context, fn func(context.Context, *jobs.Service, string) (*j
 
 // runOnIDs applies fn to each id, printing "<id> <state>" on stdout and each error on stderr.
 func runOnIDs(ctx context.Context, cfg app.Config, ids []string, stdout, stderr io.Writer, fn func(context.Context, *jobs.Service, string) (*jobs.Record, error)) error {
-	conn, svc, err := cfg.ConnectService(ctx, false)
+	conn, svc, err := cfg.ConnectService(ctx, app.ServiceOptions{})
 	if err != nil {
 		return err
 	}

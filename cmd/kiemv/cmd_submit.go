@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"time"
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
@@ -53,20 +53,16 @@ func submitCommand() *cli.Command {
 // runSubmit creates (at most once per audio) and follows one MP4 task.
 func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout io.Writer) error {
 	if err := o.Req.Validate(); err != nil {
-		return usagef("%v", err)
-	}
-	if u := o.Req.CallbackURL; u != "" && !isHTTPURL(u) {
-		return usagef("--callback-url %q is not an absolute http(s) URL, such as https://hooks.example.org/kie/mp4 (see `kiemv callbacks`)", u)
+		return submitUsage(err)
 	}
 	if o.FirstPoll < 0 {
 		return usagef("--first-poll must not be negative")
 	}
-	conn, svc, err := cfg.ConnectService(ctx, true)
+	conn, svc, err := cfg.ConnectService(ctx, app.ServiceOptions{NeedKIE: true, FirstPoll: o.FirstPoll})
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	svc.FirstPoll = o.FirstPoll
 	rec, created, err := svc.Submit(ctx, o.Req)
 	if err != nil {
 		return err
@@ -81,8 +77,18 @@ func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout io.W
 	return err
 }
 
-// isHTTPURL reports whether s is an absolute http or https URL with a host.
-func isHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+// submitFlags names the flag of each field of a submit request.
+var submitFlags = map[jobs.Field]string{jobs.FieldMusicTaskID: "--task-id", jobs.FieldAudioID: "--audio-id",
+	jobs.FieldAuthor: "--author", jobs.FieldDomain: "--domain", jobs.FieldCallbackURL: "--callback-url"}
+
+// submitUsage is the usage error of a request Validate refused, naming the flag to fix.
+func submitUsage(err error) error {
+	var fe *jobs.FieldError
+	switch {
+	case !errors.As(err, &fe):
+		return usagef("%v", err)
+	case fe.Field == jobs.FieldCallbackURL:
+		return usagef("--callback-url %q is not an absolute http(s) URL, such as https://hooks.example.org/kie/mp4 (see `kiemv callbacks`)", fe.Value)
+	}
+	return usagef("%v (%s)", err, submitFlags[fe.Field])
 }

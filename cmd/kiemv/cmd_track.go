@@ -30,7 +30,7 @@ func trackCommand() *cli.Command {
 
 // runTrack follows each id and prints "<id> <state>" per line.
 func runTrack(ctx context.Context, cfg app.Config, ids []string, stdout io.Writer) error {
-	conn, svc, err := cfg.ConnectService(ctx, true)
+	conn, svc, err := cfg.ConnectService(ctx, app.ServiceOptions{NeedKIE: true})
 	if err != nil {
 		return err
 	}

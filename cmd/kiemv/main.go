@@ -23,6 +23,7 @@ import (
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/jobs"
+	"github.com/kiemv/kiemv/jobs/kie"
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 )
@@ -72,8 +73,10 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 // CLI's own words (flags and environment variables, which those layers never name).
 func withHint(err error) string {
 	switch {
-	case errors.Is(err, app.ErrNoAPIKey):
+	case errors.Is(err, kie.ErrNoAPIKey):
 		return err.Error() + ": set KIE_API_KEY (or pass --api-key); get one at https://kie.ai/api-key"
+	case errors.Is(err, kie.ErrBadAPIKey):
+		return err.Error() + ": check KIE_API_KEY (or --api-key)"
 	}
 	return err.Error()
 }

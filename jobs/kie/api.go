@@ -49,8 +49,8 @@ type CreateRequest struct {
 	TaskID      string // the music task id
 	AudioID     string // the track id
 	CallBackURL string // required by KIE; a placeholder is sent when empty
-	Author      string // at most 50 characters
-	DomainName  string // at most 50 characters
+	Author      string // at most MaxLabelLen characters
+	DomainName  string // at most MaxLabelLen characters
 }
 
 // API is what kiemv needs from KIE. *Client implements it.

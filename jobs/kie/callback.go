@@ -18,17 +18,14 @@ const (
 // ErrBadCallback is wrapped by ParseCallback's errors.
 var ErrBadCallback = errors.New("bad KIE callback")
 
-// Callback is the body KIE POSTs to callBackUrl when an MP4 task ends.
+// Callback is the body KIE POSTs to callBackUrl when an MP4 task ends. Only TaskID is to be
+// trusted: the signature does not cover the body (§9.9), so VideoURL is never fetched.
 type Callback struct {
 	Code     int    // 200 on success
 	Msg      string // e.g. "MP4 generated successfully."
 	TaskID   string // the MP4 task id
 	VideoURL string // "" on failure
 }
-
-// OK reports a successful callback that carries a video URL. Verify the URL against
-// record-info before trusting it: the signature does not cover the body (§9.9).
-func (cb *Callback) OK() bool { return cb.Code == 200 && cb.VideoURL != "" }
 
 // ParseCallback decodes a callback body. It reads data.task_id or data.taskId, falling back
 // to a top-level taskId/task_id, and data.video_url or data.videoUrl (also inside

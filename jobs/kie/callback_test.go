@@ -45,11 +45,11 @@ func TestParseCallback(t *testing.T) {
 		}
 	}
 	cb, _ := ParseCallback([]byte(tests[0].body))
-	if !cb.OK() {
+	if cb.Code != 200 || cb.VideoURL == "" {
 		t.Error("doc success callback should be OK")
 	}
 	cb, _ = ParseCallback([]byte(tests[2].body))
-	if cb.OK() {
+	if cb.Code == 200 && cb.VideoURL != "" {
 		t.Error("failed callback should not be OK")
 	}
 }

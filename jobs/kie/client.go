@@ -26,8 +26,12 @@ const (
 // KIE requires the field, and kiemv polls instead.
 const PlaceholderCallbackURL = "https://example.invalid/kiemv/no-callback"
 
-// MaxLabelLen is the most characters KIE accepts in author and domainName.
+// MaxLabelLen is the most characters (runes, not bytes) KIE accepts in author and domainName.
 const MaxLabelLen = 50
+
+// LabelFits reports whether s is short enough for author or domainName: at most MaxLabelLen
+// characters. It is the one statement of that rule; jobs.SubmitRequest.Validate uses it too.
+func LabelFits(s string) bool { return utf8.RuneCountInString(s) <= MaxLabelLen }
 
 // The endpoints, relative to Config.BaseURL.
 const (
@@ -67,7 +71,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, ErrNoAPIKey
 	}
 	if strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return nil, errors.New("KIE API key contains spaces or control characters: check KIE_API_KEY")
+		return nil, ErrBadAPIKey
 	}
 	base := strings.TrimSpace(cfg.BaseURL)
 	if base == "" {
@@ -147,17 +151,19 @@ func (c *Client) CreateVideo(ctx context.Context, req CreateRequest) (string, er
 	return id, c.seal(err)
 }
 
-// validate checks what KIE would reject, so that no call (and no credit) is spent on it.
+// validate is the client's own cheap guard against a request KIE would reject, so that no
+// call (and no credit) is spent on it. Callers validate their input first with their own
+// rules (kiemv: jobs.SubmitRequest.Validate); this only keeps the client safe on its own.
 func (req CreateRequest) validate() error {
 	switch {
 	case strings.TrimSpace(req.TaskID) == "":
 		return fmt.Errorf("%w: the music task id is empty", ErrInvalidRequest)
 	case strings.TrimSpace(req.AudioID) == "":
 		return fmt.Errorf("%w: the audio id of music task %s is empty", ErrInvalidRequest, req.TaskID)
-	case utf8.RuneCountInString(req.Author) > MaxLabelLen:
+	case !LabelFits(req.Author):
 		return fmt.Errorf("%w: author is %d characters; KIE allows at most %d",
 			ErrInvalidRequest, utf8.RuneCountInString(req.Author), MaxLabelLen)
-	case utf8.RuneCountInString(req.DomainName) > MaxLabelLen:
+	case !LabelFits(req.DomainName):
 		return fmt.Errorf("%w: domain name is %d characters; KIE allows at most %d",
 			ErrInvalidRequest, utf8.RuneCountInString(req.DomainName), MaxLabelLen)
 	}

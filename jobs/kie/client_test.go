@@ -49,8 +49,13 @@ func TestNew(t *testing.T) {
 			t.Errorf("New(key %q) = %v; want ErrNoAPIKey", key, err)
 		}
 	}
-	if _, err := New(Config{APIKey: "sk-SECRET test"}); err == nil || strings.Contains(err.Error(), "SECRET") {
+	if _, err := New(Config{APIKey: "sk-SECRET test"}); !errors.Is(err, ErrBadAPIKey) || strings.Contains(err.Error(), "SECRET") {
 		t.Errorf("key with a space: %v", err)
+	}
+	for _, err := range []error{ErrNoAPIKey, ErrBadAPIKey} {
+		if strings.Contains(err.Error(), "--") || strings.Contains(err.Error(), "KIE_API_KEY") {
+			t.Errorf("%q names a flag or an env var; the CLI adds those", err)
+		}
 	}
 	for _, base := range []string{"ftp://api.kie.ai", "api.kie.ai", "http://", "https://x/?a=1", "://x"} {
 		if _, err := New(Config{APIKey: testKey, BaseURL: base}); err == nil {
@@ -170,12 +175,12 @@ func TestVideoDetails(t *testing.T) {
 	}
 	for _, id := range []string{"null", "422", "404"} {
 		_, err := c.VideoDetails(context.Background(), id)
-		if !IsNotFound(err) || IsTemporary(err) || !strings.Contains(err.Error(), "record-info "+id) {
+		if !isNotFound(err) || IsTemporary(err) || !strings.Contains(err.Error(), "record-info "+id) {
 			t.Errorf("%s: %v", id, err)
 		}
 	}
 	_, err = c.VideoDetails(context.Background(), "html")
-	if !IsTemporary(err) || IsNotFound(err) || err.Error() != "kie record-info html: HTTP 200: non-JSON reply (text/html)" {
+	if !IsTemporary(err) || isNotFound(err) || err.Error() != "kie record-info html: HTTP 200: non-JSON reply (text/html)" {
 		t.Errorf("html: %v", err)
 	}
 }

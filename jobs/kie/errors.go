@@ -8,11 +8,18 @@ import (
 	"time"
 )
 
-// ErrNoAPIKey is returned by New when Config.APIKey is empty.
-var ErrNoAPIKey = errors.New("no KIE API key: set KIE_API_KEY or pass --api-key")
+// Errors of New about the API key. They say what is wrong and nothing else: the program
+// that read the key knows where it came from and adds how to set it.
+var (
+	// ErrNoAPIKey is returned by New when Config.APIKey is empty (or only spaces).
+	ErrNoAPIKey = errors.New("no KIE API key")
+	// ErrBadAPIKey is returned by New when Config.APIKey contains spaces or control
+	// characters, which no KIE key has (a paste gone wrong). The key is never repeated.
+	ErrBadAPIKey = errors.New("KIE API key contains spaces or control characters")
+)
 
 // ErrInvalidRequest is wrapped by the errors the client returns, before any HTTP call, for
-// arguments KIE would reject (empty ids, author or domainName over 50 characters).
+// arguments KIE would reject (empty ids, author or domainName over MaxLabelLen characters).
 var ErrInvalidRequest = errors.New("invalid KIE request")
 
 // errTooLarge is the Err of an APIError whose reply exceeded Config.MaxBody.
@@ -165,12 +172,6 @@ func (e *APIError) Temporary() bool {
 	return false
 }
 
-// IsNotFound reports whether err is an *APIError for a task KIE does not know.
-func IsNotFound(err error) bool {
-	var e *APIError
-	return errors.As(err, &e) && e.NotFound()
-}
-
 // IsTemporary reports whether err is an *APIError that may go away on retry.
 func IsTemporary(err error) bool {
 	var e *APIError
@@ -181,12 +182,6 @@ func IsTemporary(err error) bool {
 func IsRateLimited(err error) bool {
 	var e *APIError
 	return errors.As(err, &e) && e.RateLimited()
-}
-
-// IsDuplicate reports whether err is an *APIError for "Mp4 record already exists".
-func IsDuplicate(err error) bool {
-	var e *APIError
-	return errors.As(err, &e) && e.Duplicate()
 }
 
 // RetryAfterOf returns the Retry-After that KIE sent with err, or 0.

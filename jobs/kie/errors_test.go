@@ -130,12 +130,12 @@ func TestClassifyErrors(t *testing.T) {
 			t.Errorf("%s: temp=%v rate=%v notFound=%v dup=%v", tc.name, e.Temporary(), e.RateLimited(), e.NotFound(), e.Duplicate())
 		}
 		wrapped := fmt.Errorf("poll: %w", e)
-		if IsTemporary(wrapped) != tc.temp || IsRateLimited(wrapped) != tc.rate || IsNotFound(wrapped) != tc.notFound || IsDuplicate(wrapped) != tc.dup {
+		if IsTemporary(wrapped) != tc.temp || IsRateLimited(wrapped) != tc.rate || isNotFound(wrapped) != tc.notFound || isDuplicate(wrapped) != tc.dup {
 			t.Errorf("%s: helpers disagree with methods", tc.name)
 		}
 	}
 	plain := errors.New("x")
-	if IsTemporary(plain) || IsRateLimited(plain) || IsNotFound(plain) || IsDuplicate(plain) || RetryAfterOf(plain) != 0 {
+	if IsTemporary(plain) || IsRateLimited(plain) || isNotFound(plain) || isDuplicate(plain) || RetryAfterOf(plain) != 0 {
 		t.Error("helpers should be false for a non-APIError")
 	}
 	if RetryAfterOf(fmt.Errorf("w: %w", &APIError{RetryAfter: 3 * time.Second})) != 3*time.Second {
@@ -156,7 +156,7 @@ func TestDuplicateExistingTaskID(t *testing.T) {
 		}
 	}
 	_, err := parseCreate(okReply(`{"code":409,"msg":"Mp4 record already exists","data":null}`))
-	if !IsDuplicate(err) || err.(*APIError).ExistingTaskID != "" {
+	if !isDuplicate(err) || err.(*APIError).ExistingTaskID != "" {
 		t.Errorf("duplicate without data: %v", err)
 	}
 }
@@ -220,4 +220,15 @@ func TestCleanMsg(t *testing.T) {
 	if got := cleanMsg("a\n\tb\x00c \xff", 0); got != "a bc \uFFFD" {
 		t.Errorf("cleanMsg = %q", got)
 	}
+}
+
+// isNotFound and isDuplicate ask an error what jobs asks it: errors.As, then the method.
+func isNotFound(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.NotFound()
+}
+
+func isDuplicate(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Duplicate()
 }

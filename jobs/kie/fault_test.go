@@ -184,7 +184,7 @@ func TestConnectionReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 5 {
-		if _, err := c.VideoDetails(context.Background(), "mp4_x"); !IsNotFound(err) {
+		if _, err := c.VideoDetails(context.Background(), "mp4_x"); !isNotFound(err) {
 			t.Fatal(err)
 		}
 	}

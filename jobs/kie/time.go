@@ -21,12 +21,6 @@ var timeLayouts = []string{
 	"2006-01-02T15:04:05.999999999",
 }
 
-// NewTime returns a valid Time for t, with Raw in TimeLayout (UTC, whole seconds).
-func NewTime(t time.Time) Time {
-	t = t.UTC().Truncate(time.Second)
-	return Time{Raw: t.Format(TimeLayout), Time: t, Valid: true}
-}
-
 // UnmarshalJSON accepts every shape KIE uses (kie-api.md §9.3): null or "" (zero Time),
 // "YYYY-MM-DD HH:MM:SS" (UTC), RFC 3339, and epoch milliseconds as a number or a numeric
 // string. Numbers below 1e11 are taken as epoch seconds, and 0 as "unset". Anything else is

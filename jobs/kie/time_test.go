@@ -64,10 +64,11 @@ func TestTimeRoundTrip(t *testing.T) {
 			t.Errorf("round trip of %s: %+v != %+v (%v)", in, b, a, err)
 		}
 	}
-	nt := NewTime(time.Date(2025, 3, 2, 11, 14, 9, 5e8, time.FixedZone("x", 3600)))
-	out, _ := json.Marshal(Time{Time: nt.Time, Valid: true})
-	if string(out) != `"2025-03-02 10:14:09"` || nt.Raw != "2025-03-02 10:14:09" {
-		t.Errorf("NewTime/Marshal = %s, %+v", out, nt)
+	// A Time built in code with only Time set marshals in TimeLayout, whole seconds, UTC.
+	nt := Time{Time: time.Date(2025, 3, 2, 11, 14, 9, 5e8, time.FixedZone("x", 3600)), Valid: true}
+	out, _ := json.Marshal(nt)
+	if string(out) != `"2025-03-02 10:14:09"` {
+		t.Errorf("Marshal = %s, %+v", out, nt)
 	}
 	if nt.String() != "2025-03-02T10:14:09Z" {
 		t.Errorf("String() = %q", nt.String())

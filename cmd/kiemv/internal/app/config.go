@@ -30,25 +30,24 @@ type Config struct {
 	Log         *slog.Logger
 }
 
-// ConfigError is a configuration that cannot work (a malformed URL, a bad limit): the user
-// must change a flag or an environment variable. Its message says which and how.
-type ConfigError struct{ Msg string }
+// ConfigError is a configuration that cannot work (a malformed URL, a bad limit, a malformed
+// key): the user must change a flag or an environment variable. Its message says which.
+type ConfigError struct{ Err error }
 
-func (e *ConfigError) Error() string { return e.Msg }
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
-func configErrorf(format string, a ...any) error { return &ConfigError{fmt.Sprintf(format, a...)} }
+func configErrorf(format string, a ...any) error { return &ConfigError{fmt.Errorf(format, a...)} }
 
-// ErrNoAPIKey is returned when a KIE client is needed and Config.APIKey is empty.
-var ErrNoAPIKey = errors.New("no KIE API key")
-
-// KIEClient builds the KIE client; without an API key it fails before any network call.
+// KIEClient builds the KIE client; without an API key it fails with kie.ErrNoAPIKey before
+// any network call.
 func (c Config) KIEClient() (*kie.Client, error) {
-	if c.APIKey == "" {
-		return nil, ErrNoAPIKey
-	}
 	k, err := kie.New(kie.Config{BaseURL: c.KIEBaseURL, APIKey: c.APIKey, Timeout: c.KIETimeout})
-	if err != nil {
-		return nil, &ConfigError{err.Error()}
+	switch {
+	case errors.Is(err, kie.ErrNoAPIKey):
+		return nil, err
+	case err != nil:
+		return nil, &ConfigError{err}
 	}
 	return k, nil
 }
@@ -65,26 +64,29 @@ func (c Config) Limiter(conn *Conn) (*store.Limiter, error) {
 	return l, nil
 }
 
+// ServiceOptions say what a Service is built for.
+type ServiceOptions struct {
+	NeedKIE   bool          // submit and track call KIE; retry, cancel and callbacks do not
+	FirstPoll time.Duration // delay before the first poll of a submitted task (0: at once)
+}
+
 // Service wires what submit, track, retry, cancel and the callback receiver need; k may be
 // nil for the operations that never call KIE.
-func (c Config) Service(conn *Conn, k kie.API) (*jobs.Service, error) {
+func (c Config) Service(conn *Conn, k kie.API, o ServiceOptions) (*jobs.Service, error) {
 	lim, err := c.Limiter(conn)
 	if err != nil {
 		return nil, err
 	}
-	insp := asynq.NewInspectorFromRedisClient(conn.Redis)
 	return &jobs.Service{KIE: k, Store: c.Records(conn), Limiter: lim, Enqueuer: conn.Client,
-		Queues: jobs.QueuesFor(c.Namespace), Log: c.Log,
-		ClearTaskFunc: func(q, id string) error { return insp.DeleteTask(q, id) },
-		RunTaskFunc:   func(q, id string) error { return insp.RunTask(q, id) },
-		TaskInfoFunc:  insp.GetTaskInfo}, nil
+		Queues: jobs.QueuesFor(c.Namespace), FirstPoll: o.FirstPoll, Log: c.Log,
+		Tasks: asynq.NewInspectorFromRedisClient(conn.Redis)}, nil
 }
 
-// ConnectService checks the API key (when needKey), connects to Redis and wires a Service.
+// ConnectService checks the API key (when o.NeedKIE), connects to Redis and wires a Service.
 // The caller closes the connection.
-func (c Config) ConnectService(ctx context.Context, needKey bool) (*Conn, *jobs.Service, error) {
+func (c Config) ConnectService(ctx context.Context, o ServiceOptions) (*Conn, *jobs.Service, error) {
 	var k kie.API
-	if needKey {
+	if o.NeedKIE {
 		client, err := c.KIEClient()
 		if err != nil {
 			return nil, nil, err
@@ -95,7 +97,7 @@ func (c Config) ConnectService(ctx context.Context, needKey bool) (*Conn, *jobs.
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := c.Service(conn, k)
+	svc, err := c.Service(conn, k, o)
 	if err != nil {
 		conn.Close()
 		return nil, nil, err

@@ -50,7 +50,7 @@ func startBenchRedis(ctx context.Context, given string) (*benchRedis, error) {
 	opt, err := redis.ParseURL(b.URL)
 	if err != nil {
 		b.stop()
-		return nil, &app.ConfigError{Msg: fmt.Sprintf("--redis-url %q: %v (bench needs a plain redis:// URL)", app.RedactURL(b.URL), err)}
+		return nil, &app.ConfigError{Err: fmt.Errorf("--redis-url %q: %v (bench needs a plain redis:// URL)", app.RedactURL(b.URL), err)}
 	}
 	b.rdb = redis.NewClient(opt)
 	if err := b.wait(ctx); err != nil {

@@ -83,13 +83,12 @@ func Run(ctx context.Context, cfg app.Config, o Options, stdout io.Writer) error
 // follow submits the demo videos (through the Service, exactly like `kiemv submit`) or
 // tracks the given real tasks (like `kiemv track`), and returns the ids to watch.
 func (st *stack) follow(ctx context.Context, o Options) ([]string, error) {
-	conn, svc, err := st.cfg.ConnectService(ctx, true)
+	conn, svc, err := st.cfg.ConnectService(ctx, app.ServiceOptions{NeedKIE: true, FirstPoll: o.PollInterval})
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
 	var ids []string
-	svc.FirstPoll = o.PollInterval
 	for i := 1; i <= o.Demo; i++ {
 		req := jobs.SubmitRequest{MusicTaskID: "demo-music", AudioID: fmt.Sprintf("demo-%d", i), Author: "kiemv dev"}
 		rec, _, err := svc.Submit(ctx, req)

@@ -1,14 +1,22 @@
 package jobs
 
 import (
-	"context"
 	"fmt"
 	"hash"
 	"io"
 	"os"
 	"strings"
-	"time"
+	"sync"
 )
+
+// The partial file <id>.mp4.part and resuming it: emptying it, re-hashing what an earlier
+// attempt left, and the Range and If-Range answers a resume relies on.
+
+// sigLen is how many leading bytes checkSignature reads: an MP4 has "ftyp" at bytes 4–8.
+const sigLen = 12
+
+// bufPool holds the copy buffers of transfers, 256 KiB each.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // restart empties a partial file whose bytes can no longer be trusted.
 func restart(f *os.File) error {
@@ -28,14 +36,14 @@ func hashPrefix(path string, size int64, h hash.Hash) error {
 	if err != nil {
 		return fmt.Errorf("reopen %s: %w", path, err)
 	}
-	defer rf.Close()
-	head := make([]byte, 12)
-	if size >= 12 {
+	defer rf.Close() // read only
+	head := make([]byte, sigLen)
+	if size >= sigLen {
 		if _, err := io.ReadFull(rf, head); err != nil || string(head[4:8]) != "ftyp" {
 			return fmt.Errorf("partial file %s does not start like an MP4; remove it and `kiemv retry` the task", path)
 		}
-		h.Write(head)
-		size -= 12
+		h.Write(head) // a hash.Hash never fails to write
+		size -= sigLen
 	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -63,29 +71,4 @@ func strongETag(etag string) string {
 		return ""
 	}
 	return etag
-}
-
-// watchdog cancels the transfer when no byte arrives for idle.
-type watchdog struct {
-	r      io.Reader
-	idle   time.Duration
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-}
-
-func (w *watchdog) Read(p []byte) (int, error) {
-	if w.idle > 0 {
-		if w.timer == nil {
-			w.timer = time.AfterFunc(w.idle, func() {
-				w.cancel(fmt.Errorf("no bytes for %v (server stalled)", w.idle))
-			})
-		} else {
-			w.timer.Reset(w.idle)
-		}
-	}
-	n, err := w.r.Read(p)
-	if err != nil && w.timer != nil {
-		w.timer.Stop()
-	}
-	return n, err
 }

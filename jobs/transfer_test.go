@@ -5,6 +5,7 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -255,7 +256,31 @@ func TestDownloadStreamOverCap(t *testing.T) {
 	e.readyAt("mp4_endless", srv.URL)
 	d := e.downloader()
 	d.Config.MaxBytes = 100_000
-	e.wantRefused("mp4_endless", e.download(d, "mp4_endless"), "larger than the 100000-byte cap")
+	err := e.download(d, "mp4_endless")
+	e.wantRefused("mp4_endless", err, "larger than the 100000-byte cap")
+	var tl *jobs.TooLargeError
+	if !errors.As(err, &tl) || tl.ID != "mp4_endless" || tl.Limit != 100_000 || tl.Size != 0 {
+		t.Errorf("error %v; want a *jobs.TooLargeError of mp4_endless with Limit 100000, got %+v", err, tl)
+	}
+}
+
+func TestDownloadAnnouncedOverCap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, kiesim.Config{})
+	body := fakeMP4(300_000, 9)
+	srv := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	})
+	e.readyAt("mp4_big", srv.URL)
+	d := e.downloader()
+	d.Config.MaxBytes = 100_000
+	err := e.download(d, "mp4_big")
+	e.wantRefused("mp4_big", err, "is 300000 bytes, over the 100000-byte cap")
+	var tl *jobs.TooLargeError
+	if !errors.As(err, &tl) || tl.ID != "mp4_big" || tl.Size != 300_000 || tl.Limit != 100_000 {
+		t.Errorf("error %v; want a *jobs.TooLargeError of mp4_big, 300000 bytes, Limit 100000, got %+v", err, tl)
+	}
 }
 
 func TestDownloadHTTPStatuses(t *testing.T) {

@@ -6,93 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 )
-
-// Errors of one transfer. errURLDead asks for a fresh URL; permanentError ends the record.
-var errURLDead = errors.New("video URL is gone")
-
-// permanentError marks a download failure that no retry can fix.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
-func permanent(format string, a ...any) error {
-	return &permanentError{err: fmt.Errorf(format, a...)}
-}
-
-// httpStatusError is a transient non-2xx answer from the file server.
-type httpStatusError struct {
-	status     int
-	retryAfter time.Duration
-}
-
-func (e *httpStatusError) Error() string { return fmt.Sprintf("video URL answered HTTP %d", e.status) }
-
-// RetryAfter is honoured by Backoff.RetryDelay.
-func (e *httpStatusError) RetryAfter() time.Duration { return e.retryAfter }
-
-// diskError is a failure to write the partial file (a full disk, say): the server is not to
-// blame, and the attempt is retried like any transient error.
-type diskError struct{ err error } // err is the *os.PathError, which names the file
-
-func (e *diskError) Error() string {
-	hint := "check that the download directory is writable"
-	if errors.Is(e.err, syscall.ENOSPC) || errors.Is(e.err, syscall.EDQUOT) {
-		hint = "free space in the download directory"
-	}
-	return fmt.Sprintf("cannot write the partial file (%v); %s, and the download resumes on its next retry", e.err, hint)
-}
-func (e *diskError) Unwrap() error { return e.err }
-
-// maxRedirects is how many redirects a video URL may take.
-const maxRedirects = 5
-
-// NewHTTPClient returns the client downloads use: no overall timeout (files are large; an
-// idle watchdog cuts stalled bodies instead), bounded dial/TLS/header waits, at most five
-// redirects, and only to http or https.
-func NewHTTPClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	tr.TLSHandshakeTimeout = 10 * time.Second
-	tr.ResponseHeaderTimeout = 30 * time.Second
-	tr.MaxIdleConnsPerHost = 16
-	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}
-}
-
-// defaultHTTPClient is the client of Downloaders that set none. It is shared so that its
-// Transport reuses connections: a Transport per attempt would leave an idle keep-alive
-// connection (and its goroutines) behind every download.
-var defaultHTTPClient = sync.OnceValue(NewHTTPClient)
-
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) > maxRedirects { // via holds one request per redirect followed so far, plus the first
-		return permanent("video URL redirected more than %d times", maxRedirects)
-	}
-	if s := req.URL.Scheme; s != "http" && s != "https" {
-		return permanent("video URL redirected to a %q URL; only http and https are fetched", s)
-	}
-	return nil
-}
-
-// checkURL refuses anything but an absolute http(s) URL.
-func checkURL(raw string) error {
-	if !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {
-		return permanent("video URL %.80q is not an http or https URL", raw)
-	}
-	return nil
-}
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // transfer is one attempt at bringing a video URL's bytes into the partial file.
 type transfer struct {
@@ -119,74 +39,34 @@ func (t *transfer) run(ctx context.Context) (result, error) {
 	if err := checkURL(t.url); err != nil {
 		return result{}, err
 	}
-	f, size, err := t.files.OpenPart(t.id)
+	f, size, err := t.openPart()
 	if err != nil {
-		return result{}, fmt.Errorf("open partial file for %s: %w", t.id, err)
+		return result{}, err
 	}
-	defer f.Close()
-	if t.etag == "" && size > 0 { // no validator: the bytes cannot be trusted to match
-		if err := restart(f); err != nil {
-			return result{}, err
-		}
-		size = 0
-	}
+	defer f.Close() // Commit has synced and renamed it; a failed attempt resumes from its bytes
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
+	resp, err := t.get(ctx, size)
 	if err != nil {
-		return result{}, permanent("video URL of %s: %v", t.id, err)
+		return result{}, err
 	}
-	if size > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", size))
-		req.Header.Set("If-Range", t.etag)
-	}
-	resp, err := t.client.Do(req)
-	if err != nil {
-		var pe *permanentError
-		if errors.As(err, &pe) {
-			return result{}, pe
-		}
-		return result{}, fmt.Errorf("GET video of %s: %w", t.id, err)
-	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() // nothing to report: the body was read as far as it matters
 	total, err := t.accept(resp, f, &size)
 	if err != nil {
 		return result{}, err
 	}
 	if t.maxBytes > 0 && total > t.maxBytes {
-		return result{}, permanent("video of %s is %d bytes, over the %d-byte cap (--max-video-bytes)", t.id, total, t.maxBytes)
+		return result{}, &permanentError{&TooLargeError{ID: t.id, Size: total, Limit: t.maxBytes}}
 	}
 	h := sha256.New()
 	// The idle watchdog guards the signature read too: a server may stall right after the headers.
 	body := &watchdog{r: resp.Body, idle: t.idle, cancel: cancel}
-	if size > 0 { // hash (and re-check) the bytes a previous attempt left
-		if err := hashPrefix(f.Name(), size, h); err != nil {
-			return result{}, err
-		}
-	} else {
-		if err := t.checkSignature(ctx, resp, body, h, f); err != nil {
-			return result{}, err
-		}
-		size = sigLen
+	if size, err = t.begin(ctx, resp, body, h, f, size); err != nil {
+		return result{}, err
 	}
-	limit := t.maxBytes
-	if limit <= 0 {
-		limit = 1 << 62
-	}
-	n, err := t.copy(f, io.LimitReader(body, limit-size+1), h, size)
-	got := size + n
-	var de *diskError
-	if errors.As(err, &de) {
-		return result{}, fmt.Errorf("download of %s stopped after %d bytes: %w", t.id, got, err)
-	}
+	got, err := t.receive(ctx, f, body, h, size)
 	if err != nil {
-		if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
-			err = c
-		}
-		return result{}, fmt.Errorf("download of %s cut after %d bytes: %w", t.id, got, err)
-	}
-	if got > limit {
-		return result{}, permanent("video of %s is larger than the %d-byte cap (--max-video-bytes)", t.id, limit)
+		return result{}, err
 	}
 	if total >= 0 && got != total {
 		return result{}, fmt.Errorf("download of %s ended at %d of %d bytes", t.id, got, total)
@@ -197,6 +77,82 @@ func (t *transfer) run(ctx context.Context) (result, error) {
 		return result{}, fmt.Errorf("commit the file of %s: %w", t.id, err)
 	}
 	return result{size: got, sha256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// openPart opens the partial file and returns it with its size. Bytes left without a
+// validator cannot be trusted to match the file any more: they are dropped.
+func (t *transfer) openPart() (*os.File, int64, error) {
+	f, size, err := t.files.OpenPart(t.id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open partial file for %s: %w", t.id, err)
+	}
+	if t.etag == "" && size > 0 {
+		if err := restart(f); err != nil {
+			return nil, 0, errors.Join(err, f.Close())
+		}
+		size = 0
+	}
+	return f, size, nil
+}
+
+// get sends the GET of the video URL, asking only for the bytes after size when there are
+// some (and only if they still belong to the same file).
+func (t *transfer) get(ctx context.Context, size int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
+	if err != nil {
+		return nil, permanent("video URL of %s: %v", t.id, err)
+	}
+	if size > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", size))
+		req.Header.Set("If-Range", t.etag)
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		var pe *permanentError
+		if errors.As(err, &pe) {
+			return nil, pe
+		}
+		return nil, fmt.Errorf("GET video of %s: %w", t.id, err)
+	}
+	return resp, nil
+}
+
+// begin feeds h what the file holds before the body's bytes: the bytes an earlier attempt
+// left (re-checked), or, for a new file, the body's first bytes once they look like an MP4.
+// It returns the size of the file so far.
+func (t *transfer) begin(ctx context.Context, resp *http.Response, body io.Reader, h hash.Hash, f *os.File, size int64) (int64, error) {
+	if size > 0 {
+		return size, hashPrefix(f.Name(), size, h)
+	}
+	if err := t.checkSignature(ctx, resp, body, h, f); err != nil {
+		return 0, err
+	}
+	return sigLen, nil
+}
+
+// receive streams the rest of body into f and h, no further than the size cap, and returns
+// the size of the file.
+func (t *transfer) receive(ctx context.Context, f *os.File, body io.Reader, h hash.Hash, size int64) (int64, error) {
+	limit := t.maxBytes
+	if limit <= 0 {
+		limit = 1 << 62
+	}
+	n, err := t.copy(f, io.LimitReader(body, limit-size+1), h, size)
+	got := size + n
+	var de *diskError
+	if errors.As(err, &de) {
+		return got, fmt.Errorf("download of %s stopped after %d bytes: %w", t.id, got, err)
+	}
+	if err != nil {
+		if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
+			err = c
+		}
+		return got, fmt.Errorf("download of %s cut after %d bytes: %w", t.id, got, err)
+	}
+	if got > limit {
+		return got, &permanentError{&TooLargeError{ID: t.id, Limit: limit}}
+	}
+	return got, nil
 }
 
 // accept checks the response status and returns the full length of the file (-1 if unknown).
@@ -221,20 +177,18 @@ func (t *transfer) accept(resp *http.Response, f *os.File, size *int64) (int64, 
 		}
 		return resp.ContentLength, nil
 	case http.StatusRequestedRangeNotSatisfiable: // the part is longer than the file: start over
-		restart(f)
-		return 0, fmt.Errorf("video URL of %s refused Range bytes=%d-; starting over", t.id, *size)
+		err := fmt.Errorf("video URL of %s refused Range bytes=%d-; starting over", t.id, *size)
+		return 0, errors.Join(err, restart(f)) // if emptying failed, the next attempt retries it
+
 	case http.StatusForbidden, http.StatusNotFound, http.StatusGone:
 		return 0, fmt.Errorf("%w: HTTP %d for %s", errURLDead, resp.StatusCode, t.id)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500 {
-		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")) // absent or not seconds: no wait asked
 		return 0, &httpStatusError{status: resp.StatusCode, retryAfter: time.Duration(ra) * time.Second}
 	}
 	return 0, permanent("video URL of %s answered HTTP %d", t.id, resp.StatusCode)
 }
-
-// sigLen is how many leading bytes checkSignature reads: an MP4 has "ftyp" at bytes 4–8.
-const sigLen = 12
 
 // checkSignature reads the first 12 bytes of body and refuses anything that is not an MP4
 // (ftyp). A body that is cut or stalls before 12 bytes says nothing about the content: that
@@ -259,7 +213,7 @@ func (t *transfer) checkSignature(ctx context.Context, resp *http.Response, body
 	if _, err := f.Write(head); err != nil {
 		return fmt.Errorf("download of %s: %w", t.id, &diskError{err})
 	}
-	h.Write(head)
+	h.Write(head) // a hash never fails to write
 	return nil
 }
 
@@ -273,7 +227,7 @@ func (t *transfer) copy(f *os.File, body io.Reader, h io.Writer, start int64) (i
 	todo, hashed := make(chan []byte, 2), make(chan struct{}, 2)
 	go func() {
 		for b := range todo {
-			h.Write(b)
+			h.Write(b) // a hash never fails to write
 			hashed <- struct{}{}
 		}
 	}()
