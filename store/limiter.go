@@ -48,10 +48,6 @@ func Limits(createPer10s, recordInfoPerSecond int) map[string]Limit {
 	}
 }
 
-// DefaultLimits is Limits(18, 10): a little under KIE's create limit, since requests from
-// many machines reach KIE with some jitter.
-func DefaultLimits() map[string]Limit { return Limits(18, 10) }
-
 // Limiter is the Redis-backed jobs.Limiter: every process using the same Redis and namespace
 // shares one budget per limit name, kept in <ns>:rl:<name>. Redis's clock decides, so the
 // clocks of the machines do not matter. A Limiter is safe for concurrent use.

@@ -1,7 +1,9 @@
 // Package store keeps kiemv's state outside the process: Records (the followed MP4 tasks, in
 // Redis hashes with one sorted set per state), Limiter (a GCRA rate limiter in Redis shared by
-// every worker and CLI) and Dir (the download directory, with .part files and atomic renames).
-// Its types implement the interfaces jobs declares: jobs.Store, jobs.Limiter and jobs.Files.
+// every worker and CLI), ReplayGuard (the callbacks already acted on) and Dir (the download
+// directory, with .part files and atomic renames). Its types implement the interfaces jobs
+// declares: jobs.Store, jobs.Limiter, jobs.Reserver, jobs.ReplayGuard and jobs.Files. Every
+// Redis key name is built in keys.go.
 package store
 
 import (
@@ -19,7 +21,7 @@ import (
 
 // Records is the Redis-backed jobs.Store. Keys (see keys.go), under its namespace ns:
 //
-//	<ns>:rec:<id>      hash of the record's fields (snake_case, times RFC 3339 in UTC)
+//	<ns>:rec:<id>      hash of the record's fields (snake_case names, times in Unix ms)
 //	<ns>:state:<state> sorted set of ids by creation time (Unix ms)
 //	<ns>:audio:<key>   the MP4 task id created for an audio key (see jobs.AudioKey)
 //
