@@ -48,16 +48,12 @@ func Limits(createPer10s, recordInfoPerSecond int) map[string]Limit {
 	}
 }
 
-// DefaultLimits is Limits(18, 10): a little under KIE's create limit, since requests from
-// many machines reach KIE with some jitter.
-func DefaultLimits() map[string]Limit { return Limits(18, 10) }
-
 // Limiter is the Redis-backed jobs.Limiter: every process using the same Redis and namespace
 // shares one budget per limit name, kept in <ns>:rl:<name>. Redis's clock decides, so the
 // clocks of the machines do not matter. A Limiter is safe for concurrent use.
 type Limiter struct {
 	rdb    redis.UniversalClient
-	ns     string
+	keys   keys
 	limits map[string]Limit
 }
 
@@ -69,9 +65,6 @@ var (
 // NewLimiter returns a limiter enforcing limits (keyed by name, such as jobs.LimitCreate) in
 // rdb under namespace (DefaultNamespace if ""). It fails if a limit is not positive.
 func NewLimiter(rdb redis.UniversalClient, namespace string, limits map[string]Limit) (*Limiter, error) {
-	if namespace == "" {
-		namespace = DefaultNamespace
-	}
 	own := make(map[string]Limit, len(limits))
 	for name, l := range limits {
 		if err := l.check(); err != nil {
@@ -79,7 +72,7 @@ func NewLimiter(rdb redis.UniversalClient, namespace string, limits map[string]L
 		}
 		own[name] = l
 	}
-	return &Limiter{rdb: rdb, ns: namespace, limits: own}, nil
+	return &Limiter{rdb: rdb, keys: newKeys(namespace), limits: own}, nil
 }
 
 // gcraScript takes one call from a GCRA limit. It keeps the theoretical arrival time (TAT) in
@@ -110,7 +103,7 @@ func (l *Limiter) Allow(ctx context.Context, name string) (time.Duration, error)
 	}
 	iv := lim.interval().Microseconds()
 	tol := int64(lim.Burst-1) * iv
-	us, err := gcraScript.Run(ctx, l.rdb, []string{l.ns + ":rl:" + name}, iv, tol).Int64()
+	us, err := gcraScript.Run(ctx, l.rdb, []string{l.keys.limit(name)}, iv, tol).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("rate limit %q: %w", name, err)
 	}
@@ -162,8 +155,7 @@ func (l *Limiter) Reserve(ctx context.Context, name, holder string) (time.Durati
 	}
 	iv := lim.interval().Microseconds()
 	tol := int64(lim.Burst-1) * iv
-	key := l.ns + ":rl:" + name
-	us, err := bookScript.Run(ctx, l.rdb, []string{key, key + ":held:" + holder}, iv, tol, reserveHold.Milliseconds()).Int64()
+	us, err := bookScript.Run(ctx, l.rdb, []string{l.keys.limit(name), l.keys.held(name, holder)}, iv, tol, reserveHold.Milliseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("rate limit %q: %w", name, err)
 	}

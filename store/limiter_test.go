@@ -138,7 +138,7 @@ func TestLimiterWaitCanceled(t *testing.T) {
 }
 
 func TestLimiterErrors(t *testing.T) {
-	l, _ := newLimiter(t, store.DefaultLimits())
+	l, _ := newLimiter(t, store.Limits(18, 10))
 	if _, err := l.Allow(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), "create, record-info") {
 		t.Errorf("unknown limit: %v", err)
 	}
@@ -150,14 +150,14 @@ func TestLimiterErrors(t *testing.T) {
 	}
 }
 
-func TestDefaultLimits(t *testing.T) {
-	d := store.DefaultLimits()
+func TestLimits(t *testing.T) {
+	d := store.Limits(18, 10)
 	c, r := d[jobs.LimitCreate], d[jobs.LimitRecordInfo]
 	if c.Period != 10*time.Second || c.Rate+c.Burst-1 != 18 || r.Period != time.Second || r.Rate+r.Burst-1 != 10 {
-		t.Errorf("DefaultLimits = %+v", d)
+		t.Errorf("Limits(18, 10) = %+v", d)
 	}
 	if len(d) != 2 {
-		t.Errorf("DefaultLimits has %d limits", len(d))
+		t.Errorf("Limits has %d limits", len(d))
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package store keeps kiemv's state outside the process: Records (the followed MP4 tasks, in
 // Redis hashes with one sorted set per state), Limiter (a GCRA rate limiter in Redis shared by
-// every worker and CLI) and Dir (the download directory, with .part files and atomic renames).
-// Its types implement the interfaces jobs declares: jobs.Store, jobs.Limiter and jobs.Files.
+// every worker and CLI), ReplayGuard (the callbacks already acted on) and Dir (the download
+// directory, with .part files and atomic renames). Its types implement the interfaces jobs
+// declares: jobs.Store, jobs.Limiter, jobs.Reserver, jobs.ReplayGuard and jobs.Files. Every
+// Redis key name is built in keys.go.
 package store
 
 import (
@@ -17,36 +19,27 @@ import (
 	"github.com/kiemv/kiemv/jobs"
 )
 
-// DefaultNamespace prefixes every key when no namespace is given.
-const DefaultNamespace = "kiemv"
-
-// Records is the Redis-backed jobs.Store. Keys, under its namespace ns:
+// Records is the Redis-backed jobs.Store. Keys (see keys.go), under its namespace ns:
 //
-//	<ns>:rec:<id>      hash of the record's fields (snake_case, times RFC 3339 in UTC)
-//	<ns>:state:<state> sorted set of ids by creation time (unix ms)
+//	<ns>:rec:<id>      hash of the record's fields (snake_case names, times in Unix ms)
+//	<ns>:state:<state> sorted set of ids by creation time (Unix ms)
 //	<ns>:audio:<key>   the MP4 task id created for an audio key (see jobs.AudioKey)
 //
 // Every write that touches a record and its state index is one Lua script, so readers never
 // see the two disagree and racing writers never move a record backwards. A Records is safe for
 // concurrent use.
 type Records struct {
-	rdb redis.UniversalClient
-	ns  string
-	now func() time.Time
+	rdb  redis.UniversalClient
+	keys keys
+	now  func() time.Time
 }
 
 var _ jobs.Store = (*Records)(nil)
 
 // NewRecords returns a store of records in rdb under namespace (DefaultNamespace if "").
 func NewRecords(rdb redis.UniversalClient, namespace string) *Records {
-	if namespace == "" {
-		namespace = DefaultNamespace
-	}
-	return &Records{rdb: rdb, ns: namespace, now: time.Now}
+	return &Records{rdb: rdb, keys: newKeys(namespace), now: time.Now}
 }
-
-func (s *Records) recKey(id string) string       { return s.ns + ":rec:" + id }
-func (s *Records) stateKey(st jobs.State) string { return s.ns + ":state:" + string(st) }
 
 // createScript inserts a record and indexes it, unless the record exists.
 // KEYS: record, state index. ARGV: id, score, field, value, ….
@@ -77,7 +70,7 @@ func (s *Records) Create(ctx context.Context, rec *jobs.Record) (bool, error) {
 		rec.UpdatedAt = rec.CreatedAt
 	}
 	args := append([]any{rec.TaskID, score(rec.CreatedAt)}, recordFields(rec)...)
-	n, err := createScript.Run(ctx, s.rdb, []string{s.recKey(rec.TaskID), s.stateKey(rec.State)}, args...).Int()
+	n, err := createScript.Run(ctx, s.rdb, []string{s.keys.rec(rec.TaskID), s.keys.state(rec.State)}, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("create record %s: %w", rec.TaskID, err)
 	}
@@ -89,7 +82,7 @@ func (s *Records) Get(ctx context.Context, id string) (*jobs.Record, error) {
 	if err := jobs.ValidateID("task id", id); err != nil {
 		return nil, fmt.Errorf("get record: %w", err)
 	}
-	h, err := s.rdb.HGetAll(ctx, s.recKey(id)).Result()
+	h, err := s.rdb.HGetAll(ctx, s.keys.rec(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("get record %s: %w", id, err)
 	}
@@ -115,7 +108,7 @@ func (s *Records) List(ctx context.Context, state jobs.State, limit int) ([]*job
 	var ids []string
 	if state != "" {
 		var err error
-		if ids, err = s.rdb.ZRevRange(ctx, s.stateKey(state), 0, stop).Result(); err != nil {
+		if ids, err = s.rdb.ZRevRange(ctx, s.keys.state(state), 0, stop).Result(); err != nil {
 			return nil, fmt.Errorf("list %s records: %w", state, err)
 		}
 	} else {
@@ -130,7 +123,7 @@ func (s *Records) List(ctx context.Context, state jobs.State, limit int) ([]*job
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.recKey(id))
+			cmds[i] = p.HGetAll(ctx, s.keys.rec(id))
 		}
 		return nil
 	})
@@ -160,7 +153,7 @@ func (s *Records) newestIDs(ctx context.Context, stop int64, limit int) ([]strin
 	cmds := make([]*redis.ZSliceCmd, len(jobs.States))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, st := range jobs.States {
-			cmds[i] = p.ZRevRangeWithScores(ctx, s.stateKey(st), 0, stop)
+			cmds[i] = p.ZRevRangeWithScores(ctx, s.keys.state(st), 0, stop)
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 // Package storetest gives tests a Redis to talk to: an in-process miniredis by default, or the
 // real server named by KIEMV_TEST_REDIS_URL (CI sets it). Tests on a shared real Redis keep
 // apart by putting their keys under a Namespace of their own; nothing here ever runs FLUSHDB.
+// StoreSuite is the conformance suite every jobs.Store implementation passes.
 package storetest
 
 import (

@@ -1,0 +1,50 @@
+package store
+
+import "github.com/kiemv/kiemv/jobs"
+
+// DefaultNamespace prefixes every key when no namespace is given.
+const DefaultNamespace = "kiemv"
+
+// keys names every Redis key kiemv writes, all under one namespace ns (Asynq's own asynq:*
+// keys aside). It is the only place in store that builds a key name: Records, Limiter and
+// ReplayGuard each hold one. The names are stored data; changing a format orphans what is
+// in Redis, so keys_test.go pins each one.
+//
+//	<ns>:rec:<id>                    hash: one record (Records)
+//	<ns>:state:<state>               sorted set: ids by creation time in unix ms (Records)
+//	<ns>:audio:<audio key>           string: claim marker or MP4 task id (Records.ReserveAudio)
+//	<ns>:rl:<limit>                  string: GCRA theoretical arrival time (Limiter)
+//	<ns>:rl:<limit>:held:<holder>    string: the call booked for holder (Limiter.Reserve)
+//	<ns>:cb:<task id>:<stamp>        string: a callback already acted on (ReplayGuard)
+//
+// Namespaces and ids hold no ':' (ids pass jobs.ValidateID), so no two kinds collide; the
+// update script relies on it when it reads the id back from a record key's ":rec:" suffix.
+type keys struct {
+	ns string
+}
+
+// newKeys returns the key names under namespace, or under DefaultNamespace if it is "".
+func newKeys(namespace string) keys {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	return keys{ns: namespace}
+}
+
+// rec is the hash of the record of MP4 task id.
+func (k keys) rec(id string) string { return k.ns + ":rec:" + id }
+
+// state is the index of the records in state st.
+func (k keys) state(st jobs.State) string { return k.ns + ":state:" + string(st) }
+
+// audio is the claim on, then the MP4 task id of, an audio key (see jobs.AudioKey).
+func (k keys) audio(key string) string { return k.ns + ":audio:" + key }
+
+// limit is the state of the named rate limit (such as jobs.LimitCreate).
+func (k keys) limit(name string) string { return k.ns + ":rl:" + name }
+
+// held is the call of the named limit booked for holder.
+func (k keys) held(name, holder string) string { return k.limit(name) + ":held:" + holder }
+
+// callback marks the callback of MP4 task taskID with stamp as acted on.
+func (k keys) callback(taskID, stamp string) string { return k.ns + ":cb:" + taskID + ":" + stamp }

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/kiemv/kiemv/jobs"
+	"github.com/kiemv/kiemv/store/storetest"
+)
+
+// TestKeyNames pins the format of every key name: they name data already in Redis, so a
+// change here must be a migration, never an accident.
+func TestKeyNames(t *testing.T) {
+	k, d := newKeys("ns1"), newKeys("")
+	for _, c := range []struct{ got, want string }{
+		{k.rec("mp4_1"), "ns1:rec:mp4_1"},
+		{d.rec("mp4_1"), "kiemv:rec:mp4_1"},
+		{k.state(jobs.StatePending), "ns1:state:pending"},
+		{k.state(jobs.StateReady), "ns1:state:ready"},
+		{k.state(jobs.StateDownloading), "ns1:state:downloading"},
+		{k.state(jobs.StateDownloaded), "ns1:state:downloaded"},
+		{k.state(jobs.StateFailed), "ns1:state:failed"},
+		{k.state(jobs.StateTimedOut), "ns1:state:timed_out"},
+		{k.state(jobs.StateExpired), "ns1:state:expired"},
+		{d.state(jobs.StateCanceled), "kiemv:state:canceled"},
+		{k.audio("au_1:0123456789abcdef"), "ns1:audio:au_1:0123456789abcdef"},
+		{d.audio("au_1:0123456789abcdef"), "kiemv:audio:au_1:0123456789abcdef"},
+		{k.limit(jobs.LimitCreate), "ns1:rl:create"},
+		{d.limit(jobs.LimitRecordInfo), "kiemv:rl:record-info"},
+		{k.held(jobs.LimitRecordInfo, "mp4_1"), "ns1:rl:record-info:held:mp4_1"},
+		{k.callback("mp4_1", "1700000000"), "ns1:cb:mp4_1:1700000000"},
+		{d.callback("mp4_1", "1700000000"), "kiemv:cb:mp4_1:1700000000"},
+	} {
+		if c.got != c.want {
+			t.Errorf("key %q; want %q", c.got, c.want)
+		}
+	}
+}
+
+// TestKeysWritten drives every type of store that writes to Redis through its exported methods
+// and checks the keys found in Redis afterwards, literally: it proves that the stores use
+// keys.go, and that the names are those earlier versions wrote.
+func TestKeysWritten(t *testing.T) {
+	ctx := context.Background()
+	rdb, _ := storetest.Redis(t)
+	ns := storetest.Namespace(t)
+	storetest.Clean(t, rdb, ns)
+
+	recs := NewRecords(rdb, ns)
+	if _, err := recs.Create(ctx, &jobs.Record{TaskID: "mp4_k", State: jobs.StatePending}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recs.Create(ctx, &jobs.Record{TaskID: "mp4_j", State: jobs.StatePending}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recs.Update(ctx, "mp4_k", jobs.Change{To: jobs.StateReady, AddPolls: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := recs.ReserveAudio(ctx, "au_k:0123456789abcdef", time.Minute); err != nil || !ok {
+		t.Fatalf("ReserveAudio = %v, %v", ok, err)
+	}
+	if err := recs.BindAudio(ctx, "au_j:fedcba9876543210", "mp4_j"); err != nil {
+		t.Fatal(err)
+	}
+
+	lim, err := NewLimiter(rdb, ns, map[string]Limit{"create": {Rate: 1, Period: time.Hour, Burst: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := lim.Reserve(ctx, "create", "mp4_a"); err != nil || d != 0 {
+		t.Fatalf("first Reserve = %v, %v; want 0", d, err)
+	}
+	if d, err := lim.Reserve(ctx, "create", "mp4_b"); err != nil || d == 0 {
+		t.Fatalf("second Reserve = %v, %v; want a wait", d, err)
+	}
+
+	if _, err := NewReplayGuard(rdb, ns).FirstSeen(ctx, "mp4_k", "1700000000", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := rdb.Keys(ctx, ns+":*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		ns + ":rec:mp4_k",
+		ns + ":rec:mp4_j",
+		ns + ":state:pending",
+		ns + ":state:ready",
+		ns + ":audio:au_k:0123456789abcdef",
+		ns + ":audio:au_j:fedcba9876543210",
+		ns + ":rl:create",
+		ns + ":rl:create:held:mp4_b",
+		ns + ":cb:mp4_k:1700000000",
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("keys in Redis:\n%q\nwant\n%q", got, want)
+	}
+	if typ := rdb.Type(ctx, ns+":rec:mp4_k").Val(); typ != "hash" {
+		t.Errorf("record key is a %s; want hash", typ)
+	}
+	if typ := rdb.Type(ctx, ns+":state:ready").Val(); typ != "zset" {
+		t.Errorf("state key is a %s; want zset", typ)
+	}
+	// Counts and List read the same keys back.
+	if n, err := recs.Counts(ctx); err != nil || n[jobs.StateReady] != 1 || n[jobs.StatePending] != 1 {
+		t.Errorf("Counts = %v, %v", n, err)
+	}
+}
