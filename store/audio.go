@@ -44,7 +44,7 @@ func (s *Records) ReserveAudio(ctx context.Context, key string, ttl time.Duratio
 		return "", false, fmt.Errorf("reserve audio %s: the claim needs a positive ttl, got %s", key, ttl)
 	}
 	ms := max(ttl.Milliseconds(), 1)
-	v, err := reserveScript.Run(ctx, s.rdb, []string{s.keys.audio(key)}, audioClaim, ms).Text()
+	v, err := reserveScript.Run(ctx, s.rdb, []string{s.keys.Audio(key)}, audioClaim, ms).Text()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return "", false, fmt.Errorf("reserve audio %s: %w", key, err)
 	}
@@ -66,7 +66,7 @@ func (s *Records) BindAudio(ctx context.Context, key, id string) error {
 	if err := jobs.ValidateID("task id", id); err != nil {
 		return fmt.Errorf("bind audio %s: %w", key, err)
 	}
-	if err := s.rdb.Set(ctx, s.keys.audio(key), id, 0).Err(); err != nil {
+	if err := s.rdb.Set(ctx, s.keys.Audio(key), id, 0).Err(); err != nil {
 		return fmt.Errorf("bind audio %s to %s: %w", key, id, err)
 	}
 	return nil
@@ -84,7 +84,7 @@ func (s *Records) ReleaseAudio(ctx context.Context, key string) error {
 	if err := checkAudioKey(key); err != nil {
 		return fmt.Errorf("release audio: %w", err)
 	}
-	if err := releaseScript.Run(ctx, s.rdb, []string{s.keys.audio(key)}, audioClaim).Err(); err != nil {
+	if err := releaseScript.Run(ctx, s.rdb, []string{s.keys.Audio(key)}, audioClaim).Err(); err != nil {
 		return fmt.Errorf("release audio %s: %w", key, err)
 	}
 	return nil

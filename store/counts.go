@@ -15,7 +15,7 @@ func (s *Records) Counts(ctx context.Context) (map[jobs.State]int64, error) {
 	cmds := make([]*redis.IntCmd, len(jobs.States))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, st := range jobs.States {
-			cmds[i] = p.ZCard(ctx, s.keys.state(st))
+			cmds[i] = p.ZCard(ctx, s.keys.State(st))
 		}
 		return nil
 	})

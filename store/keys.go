@@ -5,9 +5,9 @@ import "github.com/kiemv/kiemv/jobs"
 // DefaultNamespace prefixes every key when no namespace is given.
 const DefaultNamespace = "kiemv"
 
-// keys names every Redis key kiemv writes, all under one namespace ns (Asynq's own asynq:*
-// keys aside). It is the only place in store that builds a key name: Records, Limiter and
-// ReplayGuard each hold one. The names are stored data; changing a format orphans what is
+// Keys names every Redis key kiemv writes, all under one namespace ns (Asynq's own asynq:*
+// keys aside). It is the only place that builds a key name: Records, Limiter and ReplayGuard
+// each hold one, and `kiemv bench` reads sizes through it. The names are stored data; changing a format orphans what is
 // in Redis, so keys_test.go pins each one.
 //
 //	<ns>:rec:<id>                    hash: one record (Records)
@@ -19,32 +19,32 @@ const DefaultNamespace = "kiemv"
 //
 // Namespaces and ids hold no ':' (ids pass jobs.ValidateID), so no two kinds collide; the
 // update script relies on it when it reads the id back from a record key's ":rec:" suffix.
-type keys struct {
+type Keys struct {
 	ns string
 }
 
-// newKeys returns the key names under namespace, or under DefaultNamespace if it is "".
-func newKeys(namespace string) keys {
+// NewKeys returns the key names under namespace, or under DefaultNamespace if it is "".
+func NewKeys(namespace string) Keys {
 	if namespace == "" {
 		namespace = DefaultNamespace
 	}
-	return keys{ns: namespace}
+	return Keys{ns: namespace}
 }
 
-// rec is the hash of the record of MP4 task id.
-func (k keys) rec(id string) string { return k.ns + ":rec:" + id }
+// Record is the hash of the record of MP4 task id.
+func (k Keys) Record(id string) string { return k.ns + ":rec:" + id }
 
-// state is the index of the records in state st.
-func (k keys) state(st jobs.State) string { return k.ns + ":state:" + string(st) }
+// State is the index of the records in state st.
+func (k Keys) State(st jobs.State) string { return k.ns + ":state:" + string(st) }
 
-// audio is the claim on, then the MP4 task id of, an audio key (see jobs.AudioKey).
-func (k keys) audio(key string) string { return k.ns + ":audio:" + key }
+// Audio is the claim on, then the MP4 task id of, an audio key (see jobs.AudioKey).
+func (k Keys) Audio(key string) string { return k.ns + ":audio:" + key }
 
-// limit is the state of the named rate limit (such as jobs.LimitCreate).
-func (k keys) limit(name string) string { return k.ns + ":rl:" + name }
+// Limit is the state of the named rate limit (such as jobs.LimitCreate).
+func (k Keys) Limit(name string) string { return k.ns + ":rl:" + name }
 
-// held is the call of the named limit booked for holder.
-func (k keys) held(name, holder string) string { return k.limit(name) + ":held:" + holder }
+// Held is the call of the named limit booked for holder.
+func (k Keys) Held(name, holder string) string { return k.Limit(name) + ":held:" + holder }
 
-// callback marks the callback of MP4 task taskID with stamp as acted on.
-func (k keys) callback(taskID, stamp string) string { return k.ns + ":cb:" + taskID + ":" + stamp }
+// Callback marks the callback of MP4 task taskID with stamp as acted on.
+func (k Keys) Callback(taskID, stamp string) string { return k.ns + ":cb:" + taskID + ":" + stamp }

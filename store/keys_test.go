@@ -13,25 +13,25 @@ import (
 // TestKeyNames pins the format of every key name: they name data already in Redis, so a
 // change here must be a migration, never an accident.
 func TestKeyNames(t *testing.T) {
-	k, d := newKeys("ns1"), newKeys("")
+	k, d := NewKeys("ns1"), NewKeys("")
 	for _, c := range []struct{ got, want string }{
-		{k.rec("mp4_1"), "ns1:rec:mp4_1"},
-		{d.rec("mp4_1"), "kiemv:rec:mp4_1"},
-		{k.state(jobs.StatePending), "ns1:state:pending"},
-		{k.state(jobs.StateReady), "ns1:state:ready"},
-		{k.state(jobs.StateDownloading), "ns1:state:downloading"},
-		{k.state(jobs.StateDownloaded), "ns1:state:downloaded"},
-		{k.state(jobs.StateFailed), "ns1:state:failed"},
-		{k.state(jobs.StateTimedOut), "ns1:state:timed_out"},
-		{k.state(jobs.StateExpired), "ns1:state:expired"},
-		{d.state(jobs.StateCanceled), "kiemv:state:canceled"},
-		{k.audio("au_1:0123456789abcdef"), "ns1:audio:au_1:0123456789abcdef"},
-		{d.audio("au_1:0123456789abcdef"), "kiemv:audio:au_1:0123456789abcdef"},
-		{k.limit(jobs.LimitCreate), "ns1:rl:create"},
-		{d.limit(jobs.LimitRecordInfo), "kiemv:rl:record-info"},
-		{k.held(jobs.LimitRecordInfo, "mp4_1"), "ns1:rl:record-info:held:mp4_1"},
-		{k.callback("mp4_1", "1700000000"), "ns1:cb:mp4_1:1700000000"},
-		{d.callback("mp4_1", "1700000000"), "kiemv:cb:mp4_1:1700000000"},
+		{k.Record("mp4_1"), "ns1:rec:mp4_1"},
+		{d.Record("mp4_1"), "kiemv:rec:mp4_1"},
+		{k.State(jobs.StatePending), "ns1:state:pending"},
+		{k.State(jobs.StateReady), "ns1:state:ready"},
+		{k.State(jobs.StateDownloading), "ns1:state:downloading"},
+		{k.State(jobs.StateDownloaded), "ns1:state:downloaded"},
+		{k.State(jobs.StateFailed), "ns1:state:failed"},
+		{k.State(jobs.StateTimedOut), "ns1:state:timed_out"},
+		{k.State(jobs.StateExpired), "ns1:state:expired"},
+		{d.State(jobs.StateCanceled), "kiemv:state:canceled"},
+		{k.Audio("au_1:0123456789abcdef"), "ns1:audio:au_1:0123456789abcdef"},
+		{d.Audio("au_1:0123456789abcdef"), "kiemv:audio:au_1:0123456789abcdef"},
+		{k.Limit(jobs.LimitCreate), "ns1:rl:create"},
+		{d.Limit(jobs.LimitRecordInfo), "kiemv:rl:record-info"},
+		{k.Held(jobs.LimitRecordInfo, "mp4_1"), "ns1:rl:record-info:held:mp4_1"},
+		{k.Callback("mp4_1", "1700000000"), "ns1:cb:mp4_1:1700000000"},
+		{d.Callback("mp4_1", "1700000000"), "kiemv:cb:mp4_1:1700000000"},
 	} {
 		if c.got != c.want {
 			t.Errorf("key %q; want %q", c.got, c.want)

@@ -53,7 +53,7 @@ func Limits(createPer10s, recordInfoPerSecond int) map[string]Limit {
 // clocks of the machines do not matter. A Limiter is safe for concurrent use.
 type Limiter struct {
 	rdb    redis.UniversalClient
-	keys   keys
+	keys   Keys
 	limits map[string]Limit
 }
 
@@ -72,7 +72,7 @@ func NewLimiter(rdb redis.UniversalClient, namespace string, limits map[string]L
 		}
 		own[name] = l
 	}
-	return &Limiter{rdb: rdb, keys: newKeys(namespace), limits: own}, nil
+	return &Limiter{rdb: rdb, keys: NewKeys(namespace), limits: own}, nil
 }
 
 // gcraScript takes one call from a GCRA limit. It keeps the theoretical arrival time (TAT) in
@@ -103,7 +103,7 @@ func (l *Limiter) Allow(ctx context.Context, name string) (time.Duration, error)
 	}
 	iv := lim.interval().Microseconds()
 	tol := int64(lim.Burst-1) * iv
-	us, err := gcraScript.Run(ctx, l.rdb, []string{l.keys.limit(name)}, iv, tol).Int64()
+	us, err := gcraScript.Run(ctx, l.rdb, []string{l.keys.Limit(name)}, iv, tol).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("rate limit %q: %w", name, err)
 	}
@@ -155,7 +155,7 @@ func (l *Limiter) Reserve(ctx context.Context, name, holder string) (time.Durati
 	}
 	iv := lim.interval().Microseconds()
 	tol := int64(lim.Burst-1) * iv
-	us, err := bookScript.Run(ctx, l.rdb, []string{l.keys.limit(name), l.keys.held(name, holder)}, iv, tol, reserveHold.Milliseconds()).Int64()
+	us, err := bookScript.Run(ctx, l.rdb, []string{l.keys.Limit(name), l.keys.Held(name, holder)}, iv, tol, reserveHold.Milliseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("rate limit %q: %w", name, err)
 	}
@@ -169,12 +169,8 @@ func (l *Limiter) Wait(ctx context.Context, name string) error {
 		if err != nil || d == 0 {
 			return err
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if jobs.Sleep(ctx, d) != nil {
 			return fmt.Errorf("waiting for rate limit %q: %w", name, context.Cause(ctx))
-		case <-t.C:
 		}
 	}
 }

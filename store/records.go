@@ -30,7 +30,7 @@ import (
 // concurrent use.
 type Records struct {
 	rdb  redis.UniversalClient
-	keys keys
+	keys Keys
 	now  func() time.Time
 }
 
@@ -38,7 +38,7 @@ var _ jobs.Store = (*Records)(nil)
 
 // NewRecords returns a store of records in rdb under namespace (DefaultNamespace if "").
 func NewRecords(rdb redis.UniversalClient, namespace string) *Records {
-	return &Records{rdb: rdb, keys: newKeys(namespace), now: time.Now}
+	return &Records{rdb: rdb, keys: NewKeys(namespace), now: time.Now}
 }
 
 // createScript inserts a record and indexes it, unless the record exists.
@@ -70,7 +70,7 @@ func (s *Records) Create(ctx context.Context, rec *jobs.Record) (bool, error) {
 		rec.UpdatedAt = rec.CreatedAt
 	}
 	args := append([]any{rec.TaskID, score(rec.CreatedAt)}, recordFields(rec)...)
-	n, err := createScript.Run(ctx, s.rdb, []string{s.keys.rec(rec.TaskID), s.keys.state(rec.State)}, args...).Int()
+	n, err := createScript.Run(ctx, s.rdb, []string{s.keys.Record(rec.TaskID), s.keys.State(rec.State)}, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("create record %s: %w", rec.TaskID, err)
 	}
@@ -82,7 +82,7 @@ func (s *Records) Get(ctx context.Context, id string) (*jobs.Record, error) {
 	if err := jobs.ValidateID("task id", id); err != nil {
 		return nil, fmt.Errorf("get record: %w", err)
 	}
-	h, err := s.rdb.HGetAll(ctx, s.keys.rec(id)).Result()
+	h, err := s.rdb.HGetAll(ctx, s.keys.Record(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("get record %s: %w", id, err)
 	}
@@ -108,7 +108,7 @@ func (s *Records) List(ctx context.Context, state jobs.State, limit int) ([]*job
 	var ids []string
 	if state != "" {
 		var err error
-		if ids, err = s.rdb.ZRevRange(ctx, s.keys.state(state), 0, stop).Result(); err != nil {
+		if ids, err = s.rdb.ZRevRange(ctx, s.keys.State(state), 0, stop).Result(); err != nil {
 			return nil, fmt.Errorf("list %s records: %w", state, err)
 		}
 	} else {
@@ -123,7 +123,7 @@ func (s *Records) List(ctx context.Context, state jobs.State, limit int) ([]*job
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.keys.rec(id))
+			cmds[i] = p.HGetAll(ctx, s.keys.Record(id))
 		}
 		return nil
 	})
@@ -153,7 +153,7 @@ func (s *Records) newestIDs(ctx context.Context, stop int64, limit int) ([]strin
 	cmds := make([]*redis.ZSliceCmd, len(jobs.States))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, st := range jobs.States {
-			cmds[i] = p.ZRevRangeWithScores(ctx, s.keys.state(st), 0, stop)
+			cmds[i] = p.ZRevRangeWithScores(ctx, s.keys.State(st), 0, stop)
 		}
 		return nil
 	})

@@ -19,7 +19,7 @@ import (
 // where stamp is the callback's X-Webhook-Timestamp (or a hash of its body when it has none).
 type ReplayGuard struct {
 	rdb  redis.UniversalClient
-	keys keys
+	keys Keys
 }
 
 var _ jobs.ReplayGuard = (*ReplayGuard)(nil)
@@ -27,7 +27,7 @@ var _ jobs.ReplayGuard = (*ReplayGuard)(nil)
 // NewReplayGuard returns a guard keeping its keys in rdb under namespace (DefaultNamespace
 // if "").
 func NewReplayGuard(rdb redis.UniversalClient, namespace string) *ReplayGuard {
-	return &ReplayGuard{rdb: rdb, keys: newKeys(namespace)}
+	return &ReplayGuard{rdb: rdb, keys: NewKeys(namespace)}
 }
 
 // key returns the key of (taskID, stamp), refusing parts that could collide with other keys.
@@ -38,7 +38,7 @@ func (g *ReplayGuard) key(taskID, stamp string) (string, error) {
 	if err := jobs.ValidateID("callback stamp", stamp); err != nil {
 		return "", err
 	}
-	return g.keys.callback(taskID, stamp), nil
+	return g.keys.Callback(taskID, stamp), nil
 }
 
 // FirstSeen marks (taskID, stamp) as seen for ttl and reports whether it was new, in one

@@ -83,11 +83,11 @@ func (s *Records) Update(ctx context.Context, id string, ch jobs.Change) (*jobs.
 		states = nil
 	}
 	keys := make([]string, 0, 1+len(states))
-	keys = append(keys, s.keys.rec(id))
+	keys = append(keys, s.keys.Record(id))
 	args := make([]any, 0, 32)
 	args = append(args, string(ch.To), formatTime(now), now.UnixMilli(), ch.AddPolls, clearErr, len(states))
 	for _, st := range states {
-		keys = append(keys, s.keys.state(st))
+		keys = append(keys, s.keys.State(st))
 		args = append(args, string(st))
 	}
 	args = append(args, len(sources))

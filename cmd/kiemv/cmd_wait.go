@@ -83,12 +83,8 @@ func runWait(ctx context.Context, cfg app.Config, ids []string, timeout, every t
 		if down {
 			wait = max(every, time.Second)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return waitSummary(context.WithoutCancel(ctx), st, ids, final, stdout, stderr, ctx.Err())
-		case <-t.C:
+		if err := jobs.Sleep(ctx, wait); err != nil {
+			return waitSummary(context.WithoutCancel(ctx), st, ids, final, stdout, stderr, err)
 		}
 	}
 	return waitSummary(ctx, st, ids, final, stdout, stderr, nil)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kiemv/kiemv/jobs"
 	"github.com/kiemv/kiemv/jobs/kie"
 	"github.com/kiemv/kiemv/jobs/kie/kiesim"
 )
@@ -51,7 +52,7 @@ func (e *benchEnv) baseline(ctx context.Context, eff *effResult) (*scenario, err
 		}()
 	}
 	// Memory while every goroutine waits for its next poll.
-	if err := pause(ctx, min(o.Interval/2, time.Second)); err != nil {
+	if err := jobs.Sleep(ctx, min(o.Interval/2, time.Second)); err != nil {
 		return nil, err
 	}
 	memPer := float64(max(goMemory()-mem0, 0)) / float64(len(plan))
@@ -110,7 +111,7 @@ func naivePoll(ctx context.Context, client *kie.Client, id, dir string, interval
 		if err == nil && vr.Status.Failed() {
 			return
 		}
-		if pause(ctx, interval) != nil {
+		if jobs.Sleep(ctx, interval) != nil {
 			return
 		}
 	}

@@ -149,15 +149,3 @@ func benchConfig(o Options) map[string]any {
 		"quota_tasks": o.QuotaTasks, "quota_limit": o.QuotaLimit, "download_size": o.DownloadSize,
 		"sim_process": o.SimProcess}
 }
-
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/kiemv/kiemv/jobs/kie/kiesim"
+	"github.com/kiemv/kiemv/store"
 )
 
 // capacity follows --tasks tasks that never become ready, polled every --interval, so that
@@ -45,7 +46,7 @@ func (e *benchEnv) capacity(ctx context.Context) (*scenario, error) {
 	s.add("setup_s", time.Since(setup).Seconds(), "s")
 
 	w.start()
-	if err := pause(ctx, o.Interval+2*time.Second); err != nil { // warm-up
+	if err := jobs.Sleep(ctx, o.Interval+2*time.Second); err != nil { // warm-up
 		return nil, err
 	}
 	hwm := resetPeakRSS()
@@ -55,7 +56,7 @@ func (e *benchEnv) capacity(ctx context.Context) (*scenario, error) {
 		return nil, err
 	}
 	w.probe.measure(o.Duration)
-	if err := pause(ctx, o.Duration); err != nil {
+	if err := jobs.Sleep(ctx, o.Duration); err != nil {
 		return nil, err
 	}
 	cpu1, rcpu1 := cpuTime(), e.redis.cpu(ctx)
@@ -159,8 +160,9 @@ func (e *benchEnv) memoryBreakdown(ctx context.Context, s *scenario, ns, id stri
 			zsets += v
 		}
 	}
-	s.add("redis_record_hash_b", per(e.redis.memoryUsage(ctx, ns+":rec:"+id), 1), "B")
-	s.add("redis_state_index_b_per_task", per(e.redis.memoryUsage(ctx, ns+":state:pending"), n), "B")
+	keys := store.NewKeys(ns)
+	s.add("redis_record_hash_b", per(e.redis.memoryUsage(ctx, keys.Record(id)), 1), "B")
+	s.add("redis_state_index_b_per_task", per(e.redis.memoryUsage(ctx, keys.State(jobs.StatePending)), n), "B")
 	s.add("redis_asynq_task_hash_b", per(e.redis.memoryUsage(ctx, q+"t:"+jobs.PollTaskID(id)), 1), "B")
 	s.add("redis_asynq_queues_b_per_task", per(zsets, n), "B")
 }

@@ -148,7 +148,7 @@ func waitDownloaded(ctx context.Context, w *benchWorker, id string) (*jobs.Recor
 		if err == nil && rec.State == jobs.StateDownloaded || i == 100 {
 			return rec, err
 		}
-		if err := pause(ctx, 100*time.Millisecond); err != nil {
+		if err := jobs.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}

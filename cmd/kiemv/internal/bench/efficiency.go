@@ -71,7 +71,7 @@ func (e *benchEnv) efficiency(ctx context.Context) (*scenario, *effResult, error
 	}
 	defer w.Close(e)
 	w.start()
-	if err := pause(ctx, 300*time.Millisecond); err != nil {
+	if err := jobs.Sleep(ctx, 300*time.Millisecond); err != nil {
 		return nil, nil, err
 	}
 	mem0 := goMemory() // the idle worker: what it holds per task is measured from here
@@ -93,7 +93,7 @@ func (e *benchEnv) efficiency(ctx context.Context) (*scenario, *effResult, error
 		return nil, nil, err
 	}
 	// Memory while every task is followed: Redis keys of the namespace, and this process.
-	if err := pause(ctx, o.Interval+500*time.Millisecond); err != nil {
+	if err := jobs.Sleep(ctx, o.Interval+500*time.Millisecond); err != nil {
 		return nil, nil, err
 	}
 	keyBytes, kerr := e.redis.keysMemory(ctx, nsPatterns(ns)...)

@@ -56,7 +56,7 @@ func (e *benchEnv) quota(ctx context.Context) (*scenario, error) {
 	// task shows), but no longer than 5.25 cycles.
 	minRun, maxRun := start.Add(cycle*5/2), start.Add(cycle*21/4)
 	for time.Now().Before(maxRun) {
-		if err := pause(ctx, 250*time.Millisecond); err != nil {
+		if err := jobs.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return nil, err
 		}
 		c, err := w.recs.Counts(ctx)
