@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -23,7 +25,7 @@ type Conn struct {
 func Connect(ctx context.Context, redisURL string) (*Conn, error) {
 	aopt, err := asynq.ParseRedisURI(redisURL)
 	if err != nil {
-		return nil, configErrorf("--redis-url %q is not a Redis URL (redis://[user:pass@]host:port/db, rediss://…, redis-sentinel://…): %v", RedactURL(redisURL), err)
+		return nil, configErrorf("--redis-url %q is not a Redis URL (redis://[user:pass@]host:port/db, rediss://…, redis-sentinel://…): %s", RedactURL(redisURL), RedactURL(err.Error()))
 	}
 	rdb, ok := aopt.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
@@ -42,14 +44,20 @@ func Connect(ctx context.Context, redisURL string) (*Conn, error) {
 // Close releases the connection.
 func (c *Conn) Close() error { return c.Redis.Close() }
 
-// RedactURL hides a password in a URL.
+// RedactURL hides a password in a URL, or in any text holding one (a parser's error that
+// quotes a malformed URL, for instance).
 func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" && !strings.ContainsAny(raw, " \t\n\"") {
+		if u.User == nil {
+			return raw
+		}
+		return u.Redacted()
 	}
-	return u.Redacted()
+	return userinfoPassword.ReplaceAllString(raw, "${1}xxxxx@")
 }
+
+// userinfoPassword matches the password part of "scheme://user:password@".
+var userinfoPassword = regexp.MustCompile(`(://[^/@:\s"]*:)[^\s"]*@`)
 
 // A Redis restart or failover must stall kiemv, not fail its tasks. go-redis retries a command
 // that could not reach the server (a refused dial, a connection closed under it, LOADING while

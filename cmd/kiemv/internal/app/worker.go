@@ -3,6 +3,8 @@ package app
 import (
 	"cmp"
 	"context"
+	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -70,7 +72,7 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 	if opt.WrapPollKIE != nil {
 		pollKIE = opt.WrapPollKIE(k)
 	}
-	hooks := joinHooks(m.Hooks(), opt.Hooks)
+	hooks := joinHooks(joinHooks(m.Hooks(), hintHooks(c.Log, wc.MaxVideoBytes)), opt.Hooks)
 	poller := &jobs.Poller{KIE: pollKIE, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
 		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}, Hooks: hooks}
 	dl := &jobs.Downloader{KIE: k, Store: recs, Files: dir, Log: c.Log,
@@ -97,6 +99,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	err := w.Worker.Run(ctx)
 	c.Log.Info("worker stopped")
 	return err
+}
+
+// hintHooks log what an operator can do about a failure the handlers report in their own
+// terms: a video over the size cap names the flag that raises it.
+func hintHooks(log *slog.Logger, maxBytes int64) *jobs.Hooks {
+	return &jobs.Hooks{DownloadFunc: func(_ int64, _ time.Duration, err error) {
+		var tl *jobs.TooLargeError
+		if errors.As(err, &tl) {
+			log.Warn("video over the size cap; raise --max-video-bytes and `kiemv retry` it to fetch it",
+				"task_id", tl.ID, "bytes", tl.Size, "max_video_bytes", maxBytes)
+		}
+	}}
 }
 
 // joinHooks calls a's functions, then b's; either may be nil.
