@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -58,6 +59,7 @@ type downloadAttempt struct {
 	recorder
 	cfg    DownloadConfig
 	client *http.Client
+	stale  func() // stops the attempt when its record moved on
 }
 
 // ProcessTask implements asynq.Handler.
@@ -70,36 +72,60 @@ func (d *Downloader) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return a.process(ctx, t)
 }
 
-// process is one run of a download task.
+// process is one run of a download task. It may only move the record out of ready or
+// downloading, and only while the record is at the task's generation: an attempt that finds
+// it moved on (canceled, retried, re-adopted) stops and changes nothing.
 func (a *downloadAttempt) process(ctx context.Context, t *asynq.Task) error {
-	id, err := taskRecordID(t)
+	id, gen, err := taskRef(t)
 	if err != nil {
 		return err
 	}
-	rec, err := a.Store.Get(ctx, id)
-	if errors.Is(err, ErrNoRecord) {
-		a.log.Warn("download for a task kiemv does not follow; dropping it", "task_id", id)
-		return nil
-	} else if err != nil {
+	rec, err := a.load(ctx, "download", id, gen)
+	if rec == nil || err != nil {
 		return err
 	}
 	if rec.State != StateReady && rec.State != StateDownloading {
-		return nil // done already, or canceled
+		return nil // done already
 	}
-	if rec.State == StateReady {
-		if rec, err = a.change(ctx, id, Change{To: StateDownloading}); rec == nil || err != nil {
-			return err
-		}
+	if rec, err = a.claimPart(ctx, rec); rec == nil || err != nil {
+		return err
 	}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	a.stale = func() { stop(ErrStale) }
 	start := time.Now()
 	res, err := a.download(ctx, rec)
 	a.hooks.download(res.size, time.Since(start), err)
 	if err != nil {
 		return a.onError(ctx, id, err)
 	}
-	_, err = a.change(ctx, id, Change{To: StateDownloaded, File: a.Files.FinalPath(id), Bytes: res.size,
+	rec, err = a.change(ctx, id, Change{To: StateDownloaded, File: a.Files.FinalPath(id), Bytes: res.size,
 		SHA256: res.sha256, DownloadedAt: a.now(), PartETag: "-", ClearError: true})
+	if rec == nil && err == nil {
+		a.log.Info("download finished for a record that moved on; its file stays", "task_id", id, "file", a.Files.FinalPath(id))
+	}
 	return err
+}
+
+// claimPart moves a ready record to downloading, and makes this worker's Files the owner of
+// the partial file. A part that another machine (or directory) wrote is not here: its length
+// and validator are forgotten, and a part left here by an earlier owner is removed, so the
+// transfer starts cleanly from byte 0.
+func (a *downloadAttempt) claimPart(ctx context.Context, rec *Record) (*Record, error) {
+	own := a.Files.Owner()
+	ch := Change{PartOwner: own}
+	if rec.State == StateReady {
+		ch.To = StateDownloading
+	}
+	if rec.PartOwner != own && rec.PartOwner != "" {
+		a.log.Info("partial file was written elsewhere; starting from byte 0 here", "task_id", rec.TaskID, "was", rec.PartOwner)
+		a.removePart(rec.TaskID)
+		ch.PartETag = "-"
+	}
+	if ch.To == "" && rec.PartOwner == own {
+		return rec, nil
+	}
+	return a.change(ctx, rec.TaskID, ch)
 }
 
 // download fetches the file (or recognises one an earlier attempt committed), replacing a
@@ -157,10 +183,18 @@ func (a *downloadAttempt) transfer(rec *Record, url string) *transfer {
 			if etag == "" {
 				etag = "-"
 			}
-			_, err := a.Store.Update(ctx, rec.TaskID, Change{PartETag: etag})
+			rec, err := a.change(ctx, rec.TaskID, Change{PartETag: etag})
+			if rec == nil && err == nil {
+				a.stale()
+				return ErrStale
+			}
 			return err
 		},
-		progress: func(n int64) { a.note(ctx, rec.TaskID, Change{Bytes: n}) },
+		progress: func(n int64) {
+			if !a.note(ctx, rec.TaskID, Change{Bytes: n}) {
+				a.stale() // canceled, retried or re-adopted meanwhile: stop here
+			}
+		},
 	}
 }
 
@@ -193,23 +227,31 @@ func (a *downloadAttempt) freshURL(ctx context.Context, id string) (string, erro
 func (a *downloadAttempt) onError(ctx context.Context, id string, err error) error {
 	var pe *permanentError
 	switch {
+	case errors.Is(context.Cause(ctx), ErrStale) || errors.Is(err, ErrStale):
+		a.log.Info("download stopped: the record moved on (canceled, retried or re-adopted)", "task_id", id)
+		return nil
 	case ctx.Err() != nil:
 		return err
 	case errors.Is(err, errURLDead):
 		msg := fmt.Sprintf("the video of mp4 task %s can no longer be fetched (%v); KIE keeps videos about 14 days", id, err)
-		a.note(ctx, id, Change{To: StateExpired, Error: msg})
-		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+		rec, cerr := a.change(ctx, id, Change{To: StateExpired, Error: msg})
+		return cmp.Or(cerr, ended(rec, msg))
 	case errors.As(err, &pe):
 		msg := fmt.Sprintf("download of mp4 task %s refused: %v", id, err)
-		a.note(ctx, id, Change{To: StateFailed, Error: msg})
+		rec, cerr := a.change(ctx, id, Change{To: StateFailed, Error: msg})
+		if rec == nil {
+			return cerr // moved on: the part may be the new generation's
+		}
 		a.removePart(id)
 		return fmt.Errorf("download of mp4 task %s refused: %w: %w", id, err, asynq.SkipRetry) // the text of msg
 	case lastAttempt(ctx):
 		msg := fmt.Sprintf("download of mp4 task %s gave up after %d attempts, the last: %v; the partial file is kept; run `kiemv retry %s`", id, DownloadMaxRetry+1, err, id)
-		a.note(ctx, id, Change{To: StateFailed, Error: msg})
-		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+		rec, cerr := a.change(ctx, id, Change{To: StateFailed, Error: msg})
+		return cmp.Or(cerr, ended(rec, msg))
 	}
-	a.note(ctx, id, Change{Error: err.Error()})
+	if !a.note(ctx, id, Change{Error: err.Error()}) {
+		return nil // moved on meanwhile: nothing to retry
+	}
 	a.log.Warn("download attempt failed; will retry", "task_id", id, "error", err)
 	return err
 }

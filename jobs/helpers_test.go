@@ -137,12 +137,22 @@ func (e *env) serve(h http.HandlerFunc) *httptest.Server {
 	return srv
 }
 
+// poll runs the poll task of the current generation of id's record.
 func (e *env) poll(id string) error {
-	return e.poller().ProcessTask(e.ctx, jobs.NewPollTask(id, e.q, 0))
+	return e.poller().ProcessTask(e.ctx, jobs.NewPollTask(id, e.gen(id), e.q, 0))
 }
 
+// download runs the download task of the current generation of id's record.
 func (e *env) download(d *jobs.Downloader, id string) error {
-	return d.ProcessTask(e.ctx, jobs.NewDownloadTask(id, e.q, time.Minute))
+	return d.ProcessTask(e.ctx, jobs.NewDownloadTask(id, e.gen(id), e.q, time.Minute))
+}
+
+// gen is the generation of id's record, 1 when there is none.
+func (e *env) gen(id string) int64 {
+	if rec, err := e.recs.Get(e.ctx, id); err == nil {
+		return rec.Generation
+	}
+	return 1
 }
 
 // hasTask reports whether Asynq holds a task with that TaskID in queue.

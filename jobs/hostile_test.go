@@ -62,7 +62,7 @@ func TestDownloadDripEndsAtTheTaskDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(e.ctx, 1500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := d.ProcessTask(ctx, jobs.NewDownloadTask("mp4_drip", e.q, time.Minute))
+	err := d.ProcessTask(ctx, jobs.NewDownloadTask("mp4_drip", 1, e.q, time.Minute))
 	if took := time.Since(start); err == nil || took > 5*time.Second {
 		t.Fatalf("err = %v after %v; want the attempt cut at its 1.5s deadline", err, took)
 	}

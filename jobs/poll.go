@@ -80,35 +80,32 @@ func (p *Poller) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // when its task has no retry left: Asynq archives such a task whatever IsFailure says, which
 // would leave the record pending with nothing left to poll it.
 func (a *pollAttempt) retriesSpent(ctx context.Context, t *asynq.Task, err error) error {
-	id, ierr := taskRecordID(t)
+	id, _, ierr := taskRef(t)
 	if ierr != nil { // cannot happen: poll validated it before it could ask to run again
 		return ierr
 	}
 	n, _ := asynq.GetRetryCount(ctx) // known: lastAttempt checked it
 	msg := fmt.Sprintf("polling mp4 task %s used up its retries on %d transient errors (the last answer: %v); run `kiemv retry %s` to follow it again", id, n, err, id)
-	if _, cerr := a.change(ctx, id, Change{To: StateFailed, Error: msg, CompletedAt: a.now()}); cerr != nil {
-		return cerr
+	if rec, cerr := a.change(ctx, id, Change{To: StateFailed, Error: msg, CompletedAt: a.now()}); cerr != nil || rec == nil {
+		return cerr // nil when stale: the record is another generation's now
 	}
 	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
 }
 
 // poll is one run of a poll task.
 func (a *pollAttempt) poll(ctx context.Context, t *asynq.Task) error {
-	id, err := taskRecordID(t)
+	id, gen, err := taskRef(t)
 	if err != nil {
 		return err
 	}
-	rec, err := a.Store.Get(ctx, id)
-	if errors.Is(err, ErrNoRecord) {
-		a.log.Warn("poll for a task kiemv does not follow; dropping it", "task_id", id)
-		return nil
-	} else if err != nil {
+	rec, err := a.load(ctx, "poll", id, gen)
+	if rec == nil || err != nil {
 		return err
 	}
 	switch rec.State {
 	case StatePending:
 	case StateReady: // an earlier run set it ready but may have died before enqueueing
-		return a.enqueueDownload(ctx, id)
+		return a.enqueueDownload(ctx, rec)
 	default:
 		return nil
 	}
@@ -135,6 +132,15 @@ func (a *pollAttempt) poll(ctx context.Context, t *asynq.Task) error {
 	return a.onReply(ctx, id, vr, now)
 }
 
+// ended is the error of a change that ended the record (failed, timed out): SkipRetry. When
+// the change was dropped (rec nil: the record moved on meanwhile) the task ends quietly.
+func ended(rec *Record, msg string) error {
+	if rec == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+}
+
 // onReply records what a record-info reply says: ready (and its download queued), failed,
 // or still pending (and the next poll scheduled).
 func (a *pollAttempt) onReply(ctx context.Context, id string, vr *kie.VideoRecord, now time.Time) error {
@@ -142,22 +148,20 @@ func (a *pollAttempt) onReply(ctx context.Context, id string, vr *kie.VideoRecor
 	switch pollOutcome(vr) {
 	case PollReady:
 		ch.To, ch.VideoURL, ch.CompletedAt = StateReady, vr.VideoURL, now
-		if _, err := a.change(ctx, id, ch); err != nil {
+		rec, err := a.change(ctx, id, ch)
+		if rec == nil || err != nil {
 			return err
 		}
-		return a.enqueueDownload(ctx, id)
+		return a.enqueueDownload(ctx, rec)
 	case PollFailed:
 		ch.To, ch.CompletedAt = StateFailed, now
 		ch.Error = fmt.Sprintf("KIE could not make mp4 task %s: %s", id, vr.Status)
 		if vr.ErrorCode != 0 || vr.ErrorMessage != "" {
 			ch.Error += fmt.Sprintf(" (code %d: %s)", vr.ErrorCode, vr.ErrorMessage)
 		}
-		if _, err := a.change(ctx, id, ch); err != nil {
-			return err
-		}
-		return fmt.Errorf("%s: %w", ch.Error, asynq.SkipRetry)
+		return a.fail(ctx, id, ch)
 	default: // PENDING, CALLBACK_EXCEPTION without a URL, or a status we do not know
-		if _, err := a.change(ctx, id, ch); err != nil {
+		if rec, err := a.change(ctx, id, ch); rec == nil || err != nil {
 			return err
 		}
 		return a.notReady(id)
@@ -172,13 +176,17 @@ func (a *pollAttempt) onError(ctx context.Context, rec *Record, err error, outco
 		return err // shutting down or timed out: Asynq hands the task back
 	case PollNotFound:
 		if now.Sub(followedSince(rec)) < a.cfg.NotFoundGrace {
-			a.note(ctx, id, Change{AddPolls: 1})
+			if !a.note(ctx, id, Change{AddPolls: 1}) {
+				return nil
+			}
 			return a.notReady(id)
 		}
 		msg := fmt.Sprintf("KIE has no MP4 task %s; check the id (it is the id /api/v1/mp4/generate returned), then `kiemv track` the right one", id)
 		return a.fail(ctx, id, Change{AddPolls: 1, To: StateFailed, Error: msg, CompletedAt: now})
 	case PollRateLimited:
-		a.note(ctx, id, Change{AddPolls: 1})
+		if !a.note(ctx, id, Change{AddPolls: 1}) {
+			return nil
+		}
 		d, cause := kie.RetryAfterOf(err), "KIE"
 		var apiErr *kie.APIError
 		if errors.As(err, &apiErr) { // always: only KIE's replies say "rate limited"
@@ -189,11 +197,12 @@ func (a *pollAttempt) onError(ctx context.Context, rec *Record, err error, outco
 		}
 		return &rateLimitedError{delay: d, cause: cause}
 	case PollError:
-		a.note(ctx, id, Change{AddPolls: 1})
+		if !a.note(ctx, id, Change{AddPolls: 1}) {
+			return nil
+		}
 		if lastAttempt(ctx) {
 			msg := fmt.Sprintf("polling mp4 task %s gave up after %d transient errors, the last: %v; run `kiemv retry %s` once KIE is healthy", id, PollMaxRetry, err, id)
-			a.note(ctx, id, Change{To: StateFailed, Error: msg, CompletedAt: now})
-			return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+			return a.fail(ctx, id, Change{To: StateFailed, Error: msg, CompletedAt: now})
 		}
 		return fmt.Errorf("poll %s: %w", id, err)
 	default: // PollRefused, permanent: bad key, no credits, validation…
@@ -203,12 +212,14 @@ func (a *pollAttempt) onError(ctx context.Context, rec *Record, err error, outco
 }
 
 // fail applies a change that ends the record and returns its error, which Asynq does not
-// retry. When the change cannot be saved, that error is returned instead, to be retried.
+// retry. When the change cannot be saved, that error is returned instead, to be retried;
+// when it was dropped (the record moved on), the task ends quietly.
 func (a *pollAttempt) fail(ctx context.Context, id string, ch Change) error {
-	if _, err := a.change(ctx, id, ch); err != nil {
+	rec, err := a.change(ctx, id, ch)
+	if err != nil {
 		return err
 	}
-	return fmt.Errorf("%s: %w", ch.Error, asynq.SkipRetry)
+	return ended(rec, ch.Error)
 }
 
 // allow takes a record-info call for id from the shared limit, in line when it can.
@@ -226,11 +237,11 @@ func (a *pollAttempt) notReady(id string) error {
 	return &notReadyError{id: id, delay: d}
 }
 
-// enqueueDownload queues the download of id; one queued already is fine.
-func (a *pollAttempt) enqueueDownload(ctx context.Context, id string) error {
-	_, err := a.Enqueuer.EnqueueContext(ctx, NewDownloadTask(id, a.Queues, a.cfg.DownloadTimeout))
+// enqueueDownload queues the download of rec's generation; one queued already is fine.
+func (a *pollAttempt) enqueueDownload(ctx context.Context, rec *Record) error {
+	_, err := a.Enqueuer.EnqueueContext(ctx, NewDownloadTask(rec.TaskID, rec.Generation, a.Queues, a.cfg.DownloadTimeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("mp4 task %s is ready but its download could not be queued: %w", id, err)
+		return fmt.Errorf("mp4 task %s is ready but its download could not be queued: %w", rec.TaskID, err)
 	}
 	return nil
 }

@@ -40,8 +40,8 @@ func TestPollPendingIsNotAFailure(t *testing.T) {
 			t.Fatalf("after poll %d: %+v", i, rec)
 		}
 	}
-	if e.pollCount(id) != 2 || e.hasTask(e.q.Download, jobs.DownloadTaskID(id)) {
-		t.Errorf("KIE polls %d, download queued %v", e.pollCount(id), e.hasTask(e.q.Download, jobs.DownloadTaskID(id)))
+	if e.pollCount(id) != 2 || e.hasTask(e.q.Download, jobs.DownloadTaskID(id, 1)) {
+		t.Errorf("KIE polls %d, download queued %v", e.pollCount(id), e.hasTask(e.q.Download, jobs.DownloadTaskID(id, 1)))
 	}
 }
 
@@ -58,8 +58,8 @@ func TestPollReadyQueuesDownload(t *testing.T) {
 		if rec.State != jobs.StateReady || rec.VideoURL != e.fileURL(id) || rec.CompletedAt.IsZero() || rec.Polls != 1 {
 			t.Errorf("outcome %d: record %+v", outcome, rec)
 		}
-		if !e.hasTask(e.q.Download, jobs.DownloadTaskID(id)) {
-			t.Fatalf("outcome %d: no task %s in %s", outcome, jobs.DownloadTaskID(id), e.q.Download)
+		if !e.hasTask(e.q.Download, jobs.DownloadTaskID(id, 1)) {
+			t.Fatalf("outcome %d: no task %s in %s", outcome, jobs.DownloadTaskID(id, 1), e.q.Download)
 		}
 		// A second run (say, after a crash before the task was acked) queues again: the TaskID
 		// conflict is fine, and KIE is not asked again.
@@ -96,7 +96,7 @@ func TestPollKIEFailedIsFinal(t *testing.T) {
 			rec.CompletedAt.IsZero() {
 			t.Errorf("record %+v", rec)
 		}
-		if e.hasTask(e.q.Download, jobs.DownloadTaskID(id)) {
+		if e.hasTask(e.q.Download, jobs.DownloadTaskID(id, 1)) {
 			t.Error("a failed task was queued for download")
 		}
 	}
@@ -140,7 +140,7 @@ func TestPollPermanentKIEErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.record("mp4_denied", jobs.StatePending, time.Time{}, "")
-		err = p.ProcessTask(e.ctx, jobs.NewPollTask("mp4_denied", e.q, 0))
+		err = p.ProcessTask(e.ctx, jobs.NewPollTask("mp4_denied", 1, e.q, 0))
 		if !errors.Is(err, asynq.SkipRetry) {
 			t.Errorf("code %d: err = %v, want SkipRetry", c.code, err)
 		}
@@ -198,7 +198,7 @@ func TestPollWaitsForTheSharedLimiter(t *testing.T) {
 	e.record(id, jobs.StatePending, time.Time{}, "")
 	p := e.poller()
 	p.Limiter = lim
-	notFailure(t, p.ProcessTask(e.ctx, jobs.NewPollTask(id, e.q, 0)), time.Millisecond, 2100*time.Millisecond)
+	notFailure(t, p.ProcessTask(e.ctx, jobs.NewPollTask(id, 1, e.q, 0)), time.Millisecond, 2100*time.Millisecond)
 	if e.pollCount(id) != 0 {
 		t.Errorf("KIE was called %d times while the limiter said wait", e.pollCount(id))
 	}
@@ -229,8 +229,8 @@ func TestPollOtherStates(t *testing.T) {
 	e := newEnv(t, kiesim.Config{})
 	id := e.simTask("mp4_wasready", kiesim.Fate{})
 	e.record(id, jobs.StateReady, time.Time{}, e.fileURL(id))
-	if err := e.poll(id); err != nil || !e.hasTask(e.q.Download, jobs.DownloadTaskID(id)) {
-		t.Errorf("ready record: err %v, download queued %v", err, e.hasTask(e.q.Download, jobs.DownloadTaskID(id)))
+	if err := e.poll(id); err != nil || !e.hasTask(e.q.Download, jobs.DownloadTaskID(id, 1)) {
+		t.Errorf("ready record: err %v, download queued %v", err, e.hasTask(e.q.Download, jobs.DownloadTaskID(id, 1)))
 	}
 	for _, st := range []jobs.State{jobs.StateCanceled, jobs.StateDownloaded, jobs.StateFailed, jobs.StateDownloading} {
 		id := e.simTask("mp4_"+string(st), kiesim.Fate{})
@@ -238,8 +238,8 @@ func TestPollOtherStates(t *testing.T) {
 		if err := e.poll(id); err != nil {
 			t.Errorf("%s: %v", st, err)
 		}
-		if rec := e.get(id); rec.State != st || rec.Polls != 0 || e.hasTask(e.q.Download, jobs.DownloadTaskID(id)) {
-			t.Errorf("%s: record %+v, download queued %v", st, rec, e.hasTask(e.q.Download, jobs.DownloadTaskID(id)))
+		if rec := e.get(id); rec.State != st || rec.Polls != 0 || e.hasTask(e.q.Download, jobs.DownloadTaskID(id, 1)) {
+			t.Errorf("%s: record %+v, download queued %v", st, rec, e.hasTask(e.q.Download, jobs.DownloadTaskID(id, 1)))
 		}
 	}
 	if n := len(e.sim.Stats().Polls); n != 0 {

@@ -11,12 +11,15 @@ import (
 // Store keeps Records. store.Records implements it on Redis.
 type Store interface {
 	// Create inserts rec unless a record with rec.TaskID exists; it reports whether it did.
+	// A new record's generation is at least 1.
 	Create(ctx context.Context, rec *Record) (bool, error)
 	// Get returns the record with that id, or an error wrapping ErrNoRecord.
 	Get(ctx context.Context, id string) (*Record, error)
-	// Update applies ch atomically and returns the record as it is afterwards. When ch.To is
-	// set, the current state must be one of SourcesOf(ch.To), or the error wraps ErrConflict
-	// and nothing is written. UpdatedAt is always set.
+	// Update applies ch atomically and returns the record as it is afterwards. When ch.IfGen
+	// is set and the record's generation differs, the error wraps ErrStale; when ch.IfState
+	// is set and the state differs, or ch.To is set and the current state is not one of
+	// SourcesOf(ch.To), the error wraps ErrConflict; either way nothing is written.
+	// UpdatedAt is always set; BumpGen adds one to the generation.
 	Update(ctx context.Context, id string, ch Change) (*Record, error)
 	// List returns up to limit records, newest first; state "" means every state.
 	List(ctx context.Context, state State, limit int) ([]*Record, error)
@@ -42,6 +45,11 @@ type Files interface {
 	RemovePart(id string) error
 	// FinalPath is where the verified file of id lives.
 	FinalPath(id string) string
+	// Owner names where the partial files live (machine and directory), as recorded in
+	// Record.PartOwner: a download that moves to other Files starts from byte 0 there.
+	Owner() string
+	// PartIDs lists the ids that have a partial file, for the reconciler's clean-up.
+	PartIDs() ([]string, error)
 }
 
 // Names of the limits a Limiter knows.
@@ -78,6 +86,8 @@ type Tasks interface {
 	RunTask(queue, taskID string) error
 	// GetTaskInfo describes a task; it fails with asynq.ErrTaskNotFound when there is none.
 	GetTaskInfo(queue, taskID string) (*asynq.TaskInfo, error)
+	// CancelProcessing asks the worker running the task with that TaskID to stop it.
+	CancelProcessing(taskID string) error
 }
 
 var _ Tasks = (*asynq.Inspector)(nil)

@@ -83,6 +83,8 @@ type Record struct {
 	MusicTaskID  string    `json:"music_task_id,omitempty"` // the music task the video was made from
 	AudioID      string    `json:"audio_id,omitempty"`      // the track within the music task
 	State        State     `json:"state"`
+	Generation   int64     `json:"generation"`           // bumped by retry, cancel and re-adoption; jobs carry it (≥ 1)
+	Requeued     int       `json:"requeued,omitempty"`   // times the reconciler queued a lost task again
 	KIEStatus    string    `json:"kie_status,omitempty"` // KIE's successFlag at the last poll
 	Polls        int       `json:"polls"`                // record-info calls made for it
 	VideoURL     string    `json:"video_url,omitempty"`
@@ -96,11 +98,20 @@ type Record struct {
 	DownloadedAt time.Time `json:"downloaded_at,omitzero"` // when the file was verified
 	PartETag     string    `json:"-"`                      // validator of the partial file, for If-Range
 	RetriedAt    time.Time `json:"-"`                      // last `kiemv retry`; the poll budget restarts here
+	PartOwner    string    `json:"-"`                      // the Files (machine and directory) holding the partial file
 }
 
 // Change is one atomic update of a Record. Zero fields are left alone.
+//
+// A job's change is a compare-and-set on (state, generation): IfState and IfGen name what the
+// job read, and the change is dropped (ErrConflict, ErrStale) if the record moved on since.
 type Change struct {
 	To           State // the new state; "" keeps the current one
+	IfState      State // when set, the record must be in this state (else ErrConflict)
+	IfGen        int64 // when > 0, the record must have this generation (else ErrStale)
+	BumpGen      bool  // start a new generation: every task queued before is stale
+	AddRequeued  int   // count a lost task queued again
+	PartOwner    string
 	KIEStatus    string
 	VideoURL     string
 	File         string
@@ -121,6 +132,9 @@ var (
 	ErrNoRecord = errors.New("no such record")
 	// ErrConflict means the record's current state does not allow the change.
 	ErrConflict = errors.New("state change not allowed")
+	// ErrStale means the record's generation moved on (retry, cancel, re-adoption) since the
+	// task that asked for the change was queued: the change was not made.
+	ErrStale = errors.New("stale attempt: the record was retried, canceled or re-adopted since")
 )
 
 // maxIDLen is the longest task or audio id accepted.
@@ -165,11 +179,14 @@ func ambientOf(log *slog.Logger, now func() time.Time) ambient {
 }
 
 // recorder is the record bookkeeping the poll and download handlers share: it applies
-// Changes to the Store, logs state changes and tells the Hooks.
+// Changes to the Store, fenced on the generation of the attempt's task and the state the
+// attempt last saw, logs state changes and tells the Hooks.
 type recorder struct {
 	ambient
 	store Store
 	hooks *Hooks
+	gen   int64 // the generation the running task was queued for (0: not fenced)
+	state State // the record's state as the attempt last saw it ("": not fenced)
 }
 
 // newRecorder returns the recorder of a handler; a nil log or now takes the default.
@@ -177,17 +194,46 @@ func newRecorder(s Store, log *slog.Logger, now func() time.Time, hooks *Hooks) 
 	return recorder{ambient: ambientOf(log, now), store: s, hooks: hooks}
 }
 
-// change updates a record, logs a line when its state changes and tells the hooks. A
-// conflict (the record moved on meanwhile, e.g. it was canceled) or a record gone is logged
-// and swallowed: there is nothing left to do, and rec is nil.
-func (r recorder) change(ctx context.Context, id string, ch Change) (*Record, error) {
+// load reads the record of the running task and fences the attempt's changes on it. It
+// returns nil (and logs why) when there is nothing for the attempt to do: the record is gone,
+// or it was retried, canceled or re-adopted since the task was queued (a stale attempt).
+func (r *recorder) load(ctx context.Context, kind, id string, gen int64) (*Record, error) {
+	rec, err := r.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNoRecord):
+		r.log.Warn(kind+" for a task kiemv does not follow; dropping it", "task_id", id)
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case rec.Generation != gen:
+		r.log.Info("stale "+kind+" task; dropping it", "task_id", id, "task_generation", gen, "record_generation", rec.Generation)
+		return nil, nil
+	}
+	r.gen, r.state = gen, rec.State
+	return rec, nil
+}
+
+// change updates a record and, when its state changes, logs a line and tells the hooks. A
+// change that finds the record moved on meanwhile (another state, another generation: it was
+// canceled, retried, or re-adopted) or gone is logged and dropped: there is nothing left for
+// the attempt to do, and rec is nil.
+func (r *recorder) change(ctx context.Context, id string, ch Change) (*Record, error) {
+	if ch.IfGen == 0 {
+		ch.IfGen = r.gen
+	}
+	if ch.IfState == "" {
+		ch.IfState = r.state
+	}
 	rec, err := r.store.Update(ctx, id, ch)
-	if errors.Is(err, ErrConflict) || errors.Is(err, ErrNoRecord) {
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrNoRecord) || errors.Is(err, ErrStale) {
 		r.log.Info("record moved on meanwhile; change dropped", "task_id", id, "to", ch.To, "reason", err)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err // the Store's errors name the record
+	}
+	if r.state != "" {
+		r.state = rec.State
 	}
 	if ch.To != "" {
 		attrs := []any{"task_id", id, "state", rec.State}
@@ -201,9 +247,12 @@ func (r recorder) change(ctx context.Context, id string, ch Change) (*Record, er
 }
 
 // note applies a bookkeeping change (a poll counted, a URL replaced, progress) whose failure
-// changes nothing for the attempt: the attempt goes on, and the failure is logged.
-func (r recorder) note(ctx context.Context, id string, ch Change) {
-	if _, err := r.change(ctx, id, ch); err != nil {
+// changes nothing for the attempt: the attempt goes on, and the failure is logged. It reports
+// whether the record is still the attempt's (false: stale, moved on, gone, or unknown).
+func (r *recorder) note(ctx context.Context, id string, ch Change) bool {
+	rec, err := r.change(ctx, id, ch)
+	if err != nil {
 		r.log.Warn("record bookkeeping failed; going on", "task_id", id, "error", err)
 	}
+	return rec != nil
 }

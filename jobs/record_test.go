@@ -156,15 +156,15 @@ func TestQueuesAndTaskIDs(t *testing.T) {
 	if q.Poll != "ns1:poll" || q.Download != "ns1:download" {
 		t.Errorf("QueuesFor = %+v", q)
 	}
-	if jobs.PollTaskID("x") != "poll:x" || jobs.DownloadTaskID("x") != "dl:x" {
+	if jobs.PollTaskID("x", 1) != "poll:x:1" || jobs.DownloadTaskID("x", 7) != "dl:x:7" {
 		t.Error("task ids")
 	}
 	for _, task := range []interface {
 		Type() string
 		Payload() []byte
-	}{jobs.NewPollTask("mp4_a", q, 0), jobs.NewDownloadTask("mp4_a", q, 0)} {
-		if string(task.Payload()) != `{"id":"mp4_a"}` {
-			t.Errorf("%s payload = %s; it must carry the id and nothing else", task.Type(), task.Payload())
+	}{jobs.NewPollTask("mp4_a", 2, q, 0), jobs.NewDownloadTask("mp4_a", 2, q, 0)} {
+		if string(task.Payload()) != `{"id":"mp4_a","gen":2}` {
+			t.Errorf("%s payload = %s; it must carry the id, the generation and nothing else", task.Type(), task.Payload())
 		}
 	}
 }

@@ -145,8 +145,8 @@ func (s *Service) Track(ctx context.Context, id string, delay time.Duration) (*R
 	return s.follow(ctx, &Record{TaskID: id}, delay)
 }
 
-// follow stores rec (unless it exists) and makes sure its next task is queued. It reports
-// whether the record is new.
+// follow stores rec (unless it exists) and makes sure the current generation of a record
+// that has not ended has a live task. It reports whether the record is new.
 func (s *Service) follow(ctx context.Context, rec *Record, delay time.Duration) (*Record, bool, error) {
 	now := time.Now().UTC()
 	rec.State, rec.CreatedAt, rec.UpdatedAt = StatePending, now, now
@@ -158,49 +158,110 @@ func (s *Service) follow(ctx context.Context, rec *Record, delay time.Duration) 
 	if err != nil {
 		return nil, false, err
 	}
-	var task *asynq.Task
-	var queue, taskID string
-	switch cur.State {
-	case StatePending:
-		task, queue, taskID = NewPollTask(cur.TaskID, s.Queues, delay), s.Queues.Poll, PollTaskID(cur.TaskID)
-	case StateReady, StateDownloading:
-		task, queue, taskID = NewDownloadTask(cur.TaskID, s.Queues, time.Hour), s.Queues.Download, DownloadTaskID(cur.TaskID)
-	default:
+	if cur.State.Terminal() {
 		return cur, created, nil
 	}
-	_, err = s.Enqueuer.EnqueueContext(ctx, task)
-	if errors.Is(err, asynq.ErrTaskIDConflict) && s.clearArchived(cur.TaskID, queue, taskID) {
-		_, err = s.Enqueuer.EnqueueContext(ctx, task)
+	if !created {
+		cur, err = s.ensureLive(ctx, cur, false)
+		return cur, false, err
 	}
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil, false, fmt.Errorf("queue the %s task of %s: %w; run `kiemv track %s` again", task.Type(), cur.TaskID, err, cur.TaskID)
-	}
-	return cur, created, nil
+	return cur, true, s.enqueue(ctx, cur, delay)
 }
 
-// clearArchived deletes the task if Asynq archived it, and reports whether it did. A task that
-// is still queued, scheduled or running is left alone: it already does the work.
-func (s *Service) clearArchived(id, queue, taskID string) bool {
+// taskOf returns the task the current generation of rec needs (a poll while pending, a
+// download while ready or downloading), its queue and its TaskID; nil for an ended record.
+func (s *Service) taskOf(rec *Record, delay time.Duration) (task *asynq.Task, queue, taskID string) {
+	id, gen := rec.TaskID, rec.Generation
+	switch rec.State {
+	case StatePending:
+		return NewPollTask(id, gen, s.Queues, delay), s.Queues.Poll, PollTaskID(id, gen)
+	case StateReady, StateDownloading:
+		return NewDownloadTask(id, gen, s.Queues, time.Hour), s.Queues.Download, DownloadTaskID(id, gen)
+	}
+	return nil, "", ""
+}
+
+// enqueue queues the task of rec's generation; one queued already is fine.
+func (s *Service) enqueue(ctx context.Context, rec *Record, delay time.Duration) error {
+	task, _, _ := s.taskOf(rec, delay)
+	if task == nil {
+		return nil
+	}
+	_, err := s.Enqueuer.EnqueueContext(ctx, task)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("queue the %s task of %s: %w; run `kiemv track %s` again", task.Type(), rec.TaskID, err, rec.TaskID)
+	}
+	return nil
+}
+
+// ensureLive gives a record that has not ended a live task: when its generation's task is
+// pending, scheduled, retrying or running, nothing changes; when it is missing, archived or
+// completed, the record is re-adopted: a new generation (so whatever is left of the old one
+// is stale) and its task, due now. requeue counts it in Record.Requeued (the reconciler).
+// Without Tasks, a missing task is simply queued again.
+func (s *Service) ensureLive(ctx context.Context, rec *Record, requeue bool) (*Record, error) {
+	_, queue, taskID := s.taskOf(rec, 0)
+	if queue == "" {
+		return rec, nil
+	}
 	if s.Tasks == nil {
-		return false
+		return rec, s.enqueue(ctx, rec, 0)
 	}
-	info, err := s.Tasks.GetTaskInfo(queue, taskID)
-	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-		return false // it finished meanwhile
-	}
+	state, err := s.taskState(queue, taskID)
 	if err != nil {
-		// Without its state the task is taken to be alive, as when no Tasks is set.
-		s.log().Warn("cannot tell whether a queued task is archived; leaving it", "task_id", id, "task", taskID, "error", err)
-		return false
+		// Without its state the task is taken to be alive: the reconciler looks again.
+		s.log().Warn("cannot tell whether a queued task is alive; leaving it", "task_id", rec.TaskID, "task", taskID, "error", err)
+		return rec, nil
 	}
-	if info.State != asynq.TaskStateArchived {
-		return false
+	if liveTask(state) {
+		return rec, nil
 	}
-	if err := s.Tasks.DeleteTask(queue, taskID); err != nil {
-		s.log().Warn("archived task could not be deleted; run track again", "task_id", id, "task", taskID, "error", err)
-		return false
+	ch := Change{IfGen: rec.Generation, IfState: rec.State, BumpGen: true}
+	if requeue {
+		ch.AddRequeued = 1
 	}
-	return true
+	next, err := s.Store.Update(ctx, rec.TaskID, ch)
+	if errors.Is(err, ErrStale) || errors.Is(err, ErrConflict) {
+		return s.Store.Get(ctx, rec.TaskID) // someone else moved it on meanwhile
+	} else if err != nil {
+		return nil, fmt.Errorf("re-adopt %s: %w", rec.TaskID, err)
+	}
+	what := "missing"
+	if state != "" {
+		what = state
+		if err := s.Tasks.DeleteTask(queue, taskID); err != nil && !isGone(err) {
+			s.log().Warn("the old generation's task could not be deleted; it is stale and will drop itself", "task_id", rec.TaskID, "task", taskID, "error", err)
+		}
+	}
+	s.log().Info("re-adopted: the record's task was "+what+"; queued it again as a new generation",
+		"task_id", rec.TaskID, "state", next.State, "generation", next.Generation)
+	return next, s.enqueue(ctx, next, 0)
+}
+
+// taskState returns the state of a task ("pending", "scheduled", "retry", "active",
+// "archived", "completed"…), or "" when there is no such task.
+func (s *Service) taskState(queue, taskID string) (string, error) {
+	info, err := s.Tasks.GetTaskInfo(queue, taskID)
+	if isGone(err) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	return info.State.String(), nil
+}
+
+// liveTask reports whether a task in that state will still run.
+func liveTask(state string) bool {
+	switch state {
+	case "pending", "scheduled", "retry", "active", "aggregating":
+		return true
+	}
+	return false
+}
+
+// isGone recognises the Inspector's errors for a task or queue that does not exist.
+func isGone(err error) bool {
+	return errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound)
 }
 
 // Retry puts a record that ended without a file back to pending and polls it at once.
@@ -208,13 +269,13 @@ func (s *Service) Retry(ctx context.Context, id string) (*Record, error) {
 	if err := ValidateID("mp4 task id", id); err != nil {
 		return nil, err
 	}
-	rec, err := s.Store.Update(ctx, id, Change{To: StatePending, ClearError: true, RetriedAt: time.Now().UTC()})
+	rec, err := s.Store.Update(ctx, id, Change{To: StatePending, ClearError: true, RetriedAt: time.Now().UTC(),
+		BumpGen: true})
 	if err != nil {
 		return nil, fmt.Errorf("retry %s: %w (only failed, timed_out, expired and canceled records can be retried)", id, err)
 	}
-	s.clearTasks(id)
-	rec, _, err = s.follow(ctx, rec, 0)
-	return rec, err
+	s.clearTasks(id, rec.Generation-1)
+	return rec, s.enqueue(ctx, rec, 0)
 }
 
 // Sleep waits d, or until ctx ends and then returns ctx.Err(). It is kiemv's one
@@ -235,26 +296,35 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Record, error) {
 	if err := ValidateID("mp4 task id", id); err != nil {
 		return nil, err
 	}
-	rec, err := s.Store.Update(ctx, id, Change{To: StateCanceled, Error: "canceled by an operator"})
+	rec, err := s.Store.Update(ctx, id, Change{To: StateCanceled, Error: "canceled by an operator", BumpGen: true})
 	if err != nil {
 		return nil, fmt.Errorf("cancel %s: %w (only pending, ready and downloading records can be canceled)", id, err)
 	}
-	s.clearTasks(id)
+	s.clearTasks(id, rec.Generation-1)
 	return rec, nil
 }
 
-// clearTasks deletes the poll and download tasks of MP4 task id, if it has any. A task that
-// cannot be deleted (it is running right now, or Redis failed) is left in place and logged:
-// when it runs, it finds the record's new state, so no harm is done.
-func (s *Service) clearTasks(id string) {
+// clearTasks deletes the poll and download tasks of generation gen of MP4 task id, and asks
+// a worker running one to stop it. A task that cannot be deleted is left in place and
+// logged: it is stale, so when it runs it changes nothing.
+func (s *Service) clearTasks(id string, gen int64) {
 	if s.Tasks == nil {
 		return
 	}
 	for _, t := range []struct{ queue, taskID string }{
-		{s.Queues.Poll, PollTaskID(id)}, {s.Queues.Download, DownloadTaskID(id)}} {
-		err := s.Tasks.DeleteTask(t.queue, t.taskID)
-		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			s.log().Warn("queued task not deleted; it will find the record's new state when it runs", "task_id", id, "task", t.taskID, "error", err)
+		{s.Queues.Poll, PollTaskID(id, gen)}, {s.Queues.Download, DownloadTaskID(id, gen)}} {
+		state, err := s.taskState(t.queue, t.taskID)
+		switch {
+		case err != nil:
+			s.log().Warn("queued task not looked up; it is stale and changes nothing when it runs", "task_id", id, "task", t.taskID, "error", err)
+		case state == "active":
+			if err := s.Tasks.CancelProcessing(t.taskID); err != nil {
+				s.log().Warn("running task not told to stop; it stops at its next progress report", "task_id", id, "task", t.taskID, "error", err)
+			}
+		case state != "":
+			if err := s.Tasks.DeleteTask(t.queue, t.taskID); err != nil && !isGone(err) {
+				s.log().Warn("queued task not deleted; it is stale and changes nothing when it runs", "task_id", id, "task", t.taskID, "error", err)
+			}
 		}
 	}
 }

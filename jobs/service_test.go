@@ -29,8 +29,8 @@ func TestSubmitCreatesOncePerAudio(t *testing.T) {
 	if rec.State != jobs.StatePending || rec.MusicTaskID != "music1" || rec.AudioID != "audio1" {
 		t.Errorf("record %+v", rec)
 	}
-	if kieID, _ := e.sim.TaskFor("audio1"); rec.TaskID != kieID || !e.hasTask(e.q.Poll, jobs.PollTaskID(rec.TaskID)) {
-		t.Errorf("task %s (KIE made %s); poll queued %v", rec.TaskID, kieID, e.hasTask(e.q.Poll, jobs.PollTaskID(rec.TaskID)))
+	if kieID, _ := e.sim.TaskFor("audio1"); rec.TaskID != kieID || !e.hasTask(e.q.Poll, jobs.PollTaskID(rec.TaskID, 1)) {
+		t.Errorf("task %s (KIE made %s); poll queued %v", rec.TaskID, kieID, e.hasTask(e.q.Poll, jobs.PollTaskID(rec.TaskID, 1)))
 	}
 	again, created, err := svc.Submit(e.ctx, submitReq("audio1", "Nova"))
 	if err != nil || created || again.TaskID != rec.TaskID {
@@ -175,7 +175,7 @@ func TestTrackIsIdempotent(t *testing.T) {
 		t.Errorf("poll queue %+v, %v; want one task", info, err)
 	}
 	e.record("mp4_wasready", jobs.StateReady, time.Time{}, e.fileURL("mp4_wasready"))
-	if _, _, err := svc.Track(e.ctx, "mp4_wasready", 0); err != nil || !e.hasTask(e.q.Download, jobs.DownloadTaskID("mp4_wasready")) {
+	if _, _, err := svc.Track(e.ctx, "mp4_wasready", 0); err != nil || !e.hasTask(e.q.Download, jobs.DownloadTaskID("mp4_wasready", e.gen("mp4_wasready"))) {
 		t.Errorf("tracking a ready record must queue its lost download: %v", err)
 	}
 	if _, _, err := svc.Track(e.ctx, "a/b", 0); !errors.Is(err, jobs.ErrBadID) {
@@ -192,21 +192,21 @@ func TestTrackReplacesAnArchivedPoll(t *testing.T) {
 	if _, _, err := svc.Track(e.ctx, "mp4_archived", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.insp.ArchiveTask(e.q.Poll, jobs.PollTaskID("mp4_archived")); err != nil {
+	if err := e.insp.ArchiveTask(e.q.Poll, jobs.PollTaskID("mp4_archived", 1)); err != nil {
 		t.Fatalf("archive the poll: %v", err)
 	}
 	if _, _, err := svc.Track(e.ctx, "mp4_archived", 0); err != nil {
 		t.Fatalf("track again: %v", err)
 	}
-	info, err := e.insp.GetTaskInfo(e.q.Poll, jobs.PollTaskID("mp4_archived"))
-	if err != nil || info.State == asynq.TaskStateArchived {
+	info, err := e.insp.GetTaskInfo(e.q.Poll, jobs.PollTaskID("mp4_archived", e.gen("mp4_archived")))
+	if err != nil || info.State == asynq.TaskStateArchived || e.gen("mp4_archived") != 2 {
 		t.Fatalf("poll task after track: %+v, %v; want a live (not archived) task", info, err)
 	}
 	// A live task is left alone: tracking again must not replace the scheduled one.
 	if _, _, err := svc.Track(e.ctx, "mp4_archived", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if again, err := e.insp.GetTaskInfo(e.q.Poll, jobs.PollTaskID("mp4_archived")); err != nil || again.State != info.State {
+	if again, err := e.insp.GetTaskInfo(e.q.Poll, jobs.PollTaskID("mp4_archived", 2)); err != nil || again.State != info.State || e.gen("mp4_archived") != 2 {
 		t.Errorf("a live poll was replaced: %+v -> %+v (%v)", info, again, err)
 	}
 }
@@ -224,7 +224,7 @@ func TestRetryRestartsThePollBudget(t *testing.T) {
 	if err != nil || rec.State != jobs.StatePending || rec.Error != "" || rec.RetriedAt.Before(before.Add(-time.Second)) {
 		t.Fatalf("retry: %+v, %v", rec, err)
 	}
-	if !e.hasTask(e.q.Poll, jobs.PollTaskID(id)) {
+	if !e.hasTask(e.q.Poll, jobs.PollTaskID(id, e.gen(id))) {
 		t.Error("retry queued no poll")
 	}
 	notFailure(t, e.poll(id), 900*time.Millisecond, 2200*time.Millisecond) // polled, not timed out
@@ -251,7 +251,7 @@ func TestRetryTerminalStates(t *testing.T) {
 		if got := e.get(id); got.State != jobs.StatePending || got.RetriedAt.IsZero() || got.Error != "" {
 			t.Errorf("stored after retry of %s: %+v", st, got)
 		}
-		if !e.hasTask(e.q.Poll, jobs.PollTaskID(id)) {
+		if !e.hasTask(e.q.Poll, jobs.PollTaskID(id, e.gen(id))) {
 			t.Errorf("retry of %s queued no poll", st)
 		}
 	}
@@ -290,7 +290,7 @@ func TestCancel(t *testing.T) {
 	if err != nil || rec.State != jobs.StateCanceled || !strings.Contains(rec.Error, "canceled") {
 		t.Fatalf("cancel: %+v, %v", rec, err)
 	}
-	if e.hasTask(e.q.Poll, jobs.PollTaskID("mp4_stop")) {
+	if e.hasTask(e.q.Poll, jobs.PollTaskID("mp4_stop", 1)) {
 		t.Error("the scheduled poll of a canceled task is still queued")
 	}
 	if rec, err := svc.Retry(e.ctx, "mp4_stop"); err != nil || rec.State != jobs.StatePending {

@@ -3,6 +3,7 @@ package jobs
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -33,43 +34,54 @@ func QueuesFor(namespace string) Queues {
 	return Queues{Poll: namespace + ":poll", Download: namespace + ":download"}
 }
 
-// payload is the JSON body of both task types. It holds the MP4 task id and nothing else:
-// Asynqmon shows payloads, so no secret may ever be added here.
+// payload is the JSON body of both task types: the MP4 task id and the generation of its
+// record the task was queued for (see Record.Generation), nothing else: Asynqmon shows
+// payloads, so no secret may ever be added here. Payloads written before generations existed
+// have no "gen" and stand for generation 1.
 type payload struct {
-	ID string `json:"id"`
+	ID  string `json:"id"`
+	Gen int64  `json:"gen,omitempty"`
 }
 
-// PollTaskID is the Asynq TaskID of the poll task of an MP4 task.
-func PollTaskID(id string) string { return "poll:" + id }
+// PollTaskID is the Asynq TaskID of the poll task of generation gen of an MP4 task. Each
+// generation has its own, so a task left behind by an earlier one (archived, or still running
+// on a worker that has not noticed it is stale) never blocks the current one.
+func PollTaskID(id string, gen int64) string { return "poll:" + id + ":" + strconv.FormatInt(gen, 10) }
 
-// DownloadTaskID is the Asynq TaskID of the download task of an MP4 task.
-func DownloadTaskID(id string) string { return "dl:" + id }
+// DownloadTaskID is the Asynq TaskID of the download task of generation gen of an MP4 task.
+func DownloadTaskID(id string, gen int64) string {
+	return "dl:" + id + ":" + strconv.FormatInt(gen, 10)
+}
 
-// NewPollTask returns the poll task for MP4 task id, due after delay.
-func NewPollTask(id string, q Queues, delay time.Duration) *asynq.Task {
-	return newTask(TypePoll, id, asynq.TaskID(PollTaskID(id)), asynq.Queue(q.Poll),
+// NewPollTask returns the poll task of generation gen of MP4 task id, due after delay.
+func NewPollTask(id string, gen int64, q Queues, delay time.Duration) *asynq.Task {
+	return newTask(TypePoll, payload{id, gen}, asynq.TaskID(PollTaskID(id, gen)), asynq.Queue(q.Poll),
 		asynq.MaxRetry(PollMaxRetry), asynq.Timeout(2*time.Minute), asynq.ProcessIn(DueIn(delay)))
 }
 
-// NewDownloadTask returns the download task for MP4 task id. timeout bounds one attempt.
-func NewDownloadTask(id string, q Queues, timeout time.Duration) *asynq.Task {
-	return newTask(TypeDownload, id, asynq.TaskID(DownloadTaskID(id)), asynq.Queue(q.Download),
+// NewDownloadTask returns the download task of generation gen of MP4 task id. timeout bounds
+// one attempt.
+func NewDownloadTask(id string, gen int64, q Queues, timeout time.Duration) *asynq.Task {
+	return newTask(TypeDownload, payload{id, gen}, asynq.TaskID(DownloadTaskID(id, gen)), asynq.Queue(q.Download),
 		asynq.MaxRetry(DownloadMaxRetry), asynq.Timeout(timeout))
 }
 
-func newTask(typ, id string, opts ...asynq.Option) *asynq.Task {
-	b, _ := json.Marshal(payload{ID: id}) // a struct of one string cannot fail to marshal
+func newTask(typ string, p payload, opts ...asynq.Option) *asynq.Task {
+	b, _ := json.Marshal(p) // a string and an integer cannot fail to marshal
 	return asynq.NewTask(typ, b, opts...)
 }
 
-// taskRecordID decodes and validates the MP4 task id carried by t.
-func taskRecordID(t *asynq.Task) (string, error) {
+// taskRef decodes and validates the MP4 task id and generation carried by t.
+func taskRef(t *asynq.Task) (id string, gen int64, err error) {
 	var p payload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return "", fmt.Errorf("%s task payload %q is not valid JSON: %v: %w", t.Type(), t.Payload(), err, asynq.SkipRetry)
+		return "", 0, fmt.Errorf("%s task payload %q is not valid JSON: %v: %w", t.Type(), t.Payload(), err, asynq.SkipRetry)
 	}
 	if err := ValidateID("task id", p.ID); err != nil {
-		return "", fmt.Errorf("%s task payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+		return "", 0, fmt.Errorf("%s task payload: %v: %w", t.Type(), err, asynq.SkipRetry)
 	}
-	return p.ID, nil
+	if p.Gen < 0 {
+		return "", 0, fmt.Errorf("%s task payload of %s: generation %d is negative: %w", t.Type(), p.ID, p.Gen, asynq.SkipRetry)
+	}
+	return p.ID, max(p.Gen, 1), nil
 }

@@ -231,7 +231,7 @@ func TestDownloadIdleWatchdog(t *testing.T) {
 		d.Config.IdleTimeout = 300 * time.Millisecond
 		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 		start := time.Now()
-		err := d.ProcessTask(ctx, jobs.NewDownloadTask(id, e.q, time.Minute))
+		err := d.ProcessTask(ctx, jobs.NewDownloadTask(id, 1, e.q, time.Minute))
 		cancel()
 		if took := time.Since(start); took > 3*time.Second {
 			t.Errorf("stall after %d bytes: cut after %v, want about 300ms", n, took)

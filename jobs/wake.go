@@ -34,26 +34,22 @@ func (s *Service) Wake(ctx context.Context, id string) error {
 	case err != nil:
 		return fmt.Errorf("wake %s: %w", id, err)
 	}
-	return s.pollNow(ctx, id)
+	return s.pollNow(ctx, rec)
 }
 
-// pollNow moves the poll task of id to pending, enqueueing one if there is none. It waits
-// (until ctx ends) for a poll that is running to finish, then moves the next one.
-func (s *Service) pollNow(ctx context.Context, id string) error {
+// pollNow moves the poll task of the pending rec to pending, enqueueing one if there is none
+// (re-adopting the record, as Track does). It waits (until ctx ends) for a poll that is
+// running to finish, then moves the next one.
+func (s *Service) pollNow(ctx context.Context, rec *Record) error {
+	id := rec.TaskID
 	for {
-		err := s.runPoll(id)
+		err := s.runPoll(rec)
 		switch {
 		case err == nil || isRunTaskState(err, "already in pending state"):
 			return nil
-		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
-			_, err := s.Enqueuer.EnqueueContext(ctx, NewPollTask(id, s.Queues, 0))
-			if err == nil {
-				return nil
-			}
-			if !errors.Is(err, asynq.ErrTaskIDConflict) {
-				return fmt.Errorf("queue a poll of %s: %w", id, err)
-			}
-			// Someone queued it meanwhile: look again.
+		case isGone(err):
+			_, err := s.ensureLive(ctx, rec, false)
+			return err
 		case isRunTaskState(err, "already running"):
 			if err := Sleep(ctx, wakeRecheck); err != nil || ctx.Err() != nil { // the timer and the deadline may fire together
 				return fmt.Errorf("wake %s: %w", id, ErrPollBusy)
@@ -67,13 +63,13 @@ func (s *Service) pollNow(ctx context.Context, id string) error {
 	}
 }
 
-// runPoll moves the poll of id to pending, or reports "not found" without Tasks so that a
-// poll is enqueued.
-func (s *Service) runPoll(id string) error {
+// runPoll moves the poll of rec's generation to pending, or reports "not found" without
+// Tasks so that a poll is enqueued.
+func (s *Service) runPoll(rec *Record) error {
 	if s.Tasks == nil {
 		return asynq.ErrTaskNotFound
 	}
-	return s.Tasks.RunTask(s.Queues.Poll, PollTaskID(id))
+	return s.Tasks.RunTask(s.Queues.Poll, PollTaskID(rec.TaskID, rec.Generation))
 }
 
 // isRunTaskState recognises the FailedPrecondition errors of (*asynq.Inspector).RunTask,

@@ -62,14 +62,14 @@ func TestWakeMovesAScheduledPollToNow(t *testing.T) {
 	if _, _, err := e.svc.Track(ctx, "mp4_sched", 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if st := e.state(t, e.q.Poll, jobs.PollTaskID("mp4_sched")); st != asynq.TaskStateScheduled {
+	if st := e.state(t, e.q.Poll, jobs.PollTaskID("mp4_sched", e.gen(t, "mp4_sched"))); st != asynq.TaskStateScheduled {
 		t.Fatalf("poll is %v before the wake; want scheduled", st)
 	}
 	for range 2 { // a second wake finds it pending already: fine
 		if err := e.svc.Wake(ctx, "mp4_sched"); err != nil {
 			t.Fatal(err)
 		}
-		if st := e.state(t, e.q.Poll, jobs.PollTaskID("mp4_sched")); st != asynq.TaskStatePending {
+		if st := e.state(t, e.q.Poll, jobs.PollTaskID("mp4_sched", e.gen(t, "mp4_sched"))); st != asynq.TaskStatePending {
 			t.Fatalf("poll is %v after the wake; want pending", st)
 		}
 	}
@@ -85,7 +85,7 @@ func TestWakeFollowsAnUnknownTask(t *testing.T) {
 	if err != nil || rec.State != jobs.StatePending {
 		t.Fatalf("record after waking an unknown task: %+v, %v; want pending", rec, err)
 	}
-	if st := e.state(t, e.q.Poll, jobs.PollTaskID("mp4_new")); st != asynq.TaskStatePending {
+	if st := e.state(t, e.q.Poll, jobs.PollTaskID("mp4_new", e.gen(t, "mp4_new"))); st != asynq.TaskStatePending {
 		t.Errorf("poll is %v; want pending", st)
 	}
 }
@@ -99,7 +99,7 @@ func TestWakeEnqueuesALostPoll(t *testing.T) {
 	if err := e.svc.Wake(ctx, "mp4_lost"); err != nil {
 		t.Fatal(err)
 	}
-	if st := e.state(t, e.q.Poll, jobs.PollTaskID("mp4_lost")); st != asynq.TaskStatePending {
+	if st := e.state(t, e.q.Poll, jobs.PollTaskID("mp4_lost", e.gen(t, "mp4_lost"))); st != asynq.TaskStatePending {
 		t.Errorf("poll is %v; want pending", st)
 	}
 }
@@ -123,13 +123,13 @@ func TestWakeReadyAndFinished(t *testing.T) {
 			t.Fatalf("wake %s: %v", id, err)
 		}
 	}
-	if st := e.state(t, e.q.Download, jobs.DownloadTaskID("mp4_ready")); st != asynq.TaskStatePending {
+	if st := e.state(t, e.q.Download, jobs.DownloadTaskID("mp4_ready", e.gen(t, "mp4_ready"))); st != asynq.TaskStatePending {
 		t.Errorf("download of a ready task is %v; want pending", st)
 	}
-	if st := e.state(t, e.q.Download, jobs.DownloadTaskID("mp4_done")); st != 0 {
+	if st := e.state(t, e.q.Download, jobs.DownloadTaskID("mp4_done", e.gen(t, "mp4_done"))); st != 0 {
 		t.Errorf("a finished task got a download task (%v)", st)
 	}
-	if st := e.state(t, e.q.Poll, jobs.PollTaskID("mp4_done")); st != 0 {
+	if st := e.state(t, e.q.Poll, jobs.PollTaskID("mp4_done", e.gen(t, "mp4_done"))); st != 0 {
 		t.Errorf("a finished task got a poll task (%v)", st)
 	}
 }
@@ -161,4 +161,14 @@ func TestWakeWaitsForARunningPoll(t *testing.T) {
 	if err := e.svc.Wake(ctx, "bad:id"); !errors.Is(err, jobs.ErrBadID) {
 		t.Errorf("wake of a bad id: %v", err)
 	}
+}
+
+// gen is the generation of id's record.
+func (e *wakeEnv) gen(t *testing.T, id string) int64 {
+	t.Helper()
+	rec, err := e.recs.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.Generation
 }

@@ -95,7 +95,7 @@ func TestWorkerSubmitToDownloaded(t *testing.T) {
 	id := e.simTask("mp4_afterstop", kiesim.Fate{})
 	e.record(id, jobs.StateReady, time.Time{}, e.fileURL(id))
 	e.record("mp4_afterstop2", jobs.StatePending, time.Time{}, "")
-	for _, task := range []*asynq.Task{jobs.NewDownloadTask(id, e.q, time.Minute), jobs.NewPollTask("mp4_afterstop2", e.q, 0)} {
+	for _, task := range []*asynq.Task{jobs.NewDownloadTask(id, 1, e.q, time.Minute), jobs.NewPollTask("mp4_afterstop2", 1, e.q, 0)} {
 		if _, err := e.client.Enqueue(task); err != nil {
 			t.Fatal(err)
 		}
@@ -122,18 +122,18 @@ func TestWorkerLastPollAttempt(t *testing.T) {
 	for id, fate := range cases {
 		e.simTask(id, fate)
 		e.record(id, jobs.StatePending, time.Time{}, "")
-		if _, err := e.client.Enqueue(jobs.NewPollTask(id, e.q, 0), asynq.MaxRetry(0)); err != nil {
+		if _, err := e.client.Enqueue(jobs.NewPollTask(id, 1, e.q, 0), asynq.MaxRetry(0)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for id := range cases {
 		// Wait for Asynq to be done with the task, then read the record as it was left.
 		e.waitFor(id, 10*time.Second, func(*jobs.Record) bool {
-			return !e.hasTask(e.q.Poll, jobs.PollTaskID(id)) || archived(e, id)
+			return !e.hasTask(e.q.Poll, jobs.PollTaskID(id, 1)) || archived(e, id)
 		})
 		rec := e.get(id)
 		if rec.State != jobs.StateFailed || !strings.Contains(rec.Error, "kiemv retry "+id) {
-			info, err := e.insp.GetTaskInfo(e.q.Poll, jobs.PollTaskID(id))
+			info, err := e.insp.GetTaskInfo(e.q.Poll, jobs.PollTaskID(id, 1))
 			t.Errorf("%s: %+v; want failed, with advice to retry (not pending with no poll left); task %+v, %v",
 				id, rec, info, err)
 		}
@@ -141,7 +141,7 @@ func TestWorkerLastPollAttempt(t *testing.T) {
 }
 
 func archived(e *env, id string) bool {
-	info, err := e.insp.GetTaskInfo(e.q.Poll, jobs.PollTaskID(id))
+	info, err := e.insp.GetTaskInfo(e.q.Poll, jobs.PollTaskID(id, 1))
 	return err == nil && info.State == asynq.TaskStateArchived
 }
 
@@ -151,7 +151,7 @@ func TestWorkerLastDownloadAttempt(t *testing.T) {
 	id := e.simTask("mp4_lastcut", kiesim.Fate{CutAt: 50_000})
 	e.record(id, jobs.StateReady, time.Time{}, e.fileURL(id))
 	e.startWorker(e.poller(), e.downloader())
-	if _, err := e.client.Enqueue(jobs.NewDownloadTask(id, e.q, time.Minute), asynq.MaxRetry(0)); err != nil {
+	if _, err := e.client.Enqueue(jobs.NewDownloadTask(id, 1, e.q, time.Minute), asynq.MaxRetry(0)); err != nil {
 		t.Fatal(err)
 	}
 	rec := e.waitFor(id, 10*time.Second, terminal)

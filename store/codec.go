@@ -14,6 +14,8 @@ const (
 	fMusicTaskID  = "music_task_id"
 	fAudioID      = "audio_id"
 	fState        = "state"
+	fGeneration   = "gen" // absent: 1 (a record never retried, canceled or re-adopted)
+	fRequeued     = "requeued"
 	fKIEStatus    = "kie_status"
 	fPolls        = "polls"
 	fVideoURL     = "video_url"
@@ -27,6 +29,7 @@ const (
 	fDownloadedAt = "downloaded_at"
 	fPartETag     = "part_etag"  // internal: validator of the partial file ("-" = none)
 	fRetriedAt    = "retried_at" // internal: last `kiemv retry`
+	fPartOwner    = "part_owner" // internal: the Files holding the partial file
 )
 
 // fields collects hash field/value pairs, skipping zero values (absent fields read back as
@@ -78,6 +81,11 @@ func recordFields(rec *jobs.Record) fields {
 	f.time(fDownloadedAt, rec.DownloadedAt)
 	f.str(fPartETag, rec.PartETag)
 	f.time(fRetriedAt, rec.RetriedAt)
+	if rec.Generation > 1 {
+		f.int(fGeneration, rec.Generation)
+	}
+	f.int(fRequeued, int64(rec.Requeued))
+	f.str(fPartOwner, rec.PartOwner)
 	return f
 }
 
@@ -95,6 +103,7 @@ func changeFields(ch jobs.Change) fields {
 	f.time(fDownloadedAt, ch.DownloadedAt)
 	f.str(fPartETag, ch.PartETag)
 	f.time(fRetriedAt, ch.RetriedAt)
+	f.str(fPartOwner, ch.PartOwner)
 	return f
 }
 
@@ -139,6 +148,14 @@ func decodeRecord(id string, h map[string]string) (*jobs.Record, error) {
 	bad(fDownloadedAt, e)
 	rec.RetriedAt, e = parseTime(h[fRetriedAt])
 	bad(fRetriedAt, e)
+	rec.Generation, e = parseInt(h[fGeneration])
+	bad(fGeneration, e)
+	rec.Generation = max(rec.Generation, 1)
+	var requeued int64
+	requeued, e = parseInt(h[fRequeued])
+	bad(fRequeued, e)
+	rec.Requeued = int(requeued)
+	rec.PartOwner = h[fPartOwner]
 	if err != nil {
 		return nil, err
 	}

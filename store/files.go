@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"runtime"
 
 	"github.com/kiemv/kiemv/jobs"
@@ -15,7 +16,8 @@ import (
 // name is always complete. Every id is checked with jobs.ValidateID before it becomes part of
 // a path, so no id can reach outside the directory.
 type Dir struct {
-	path string
+	path  string
+	owner string
 }
 
 var _ jobs.Files = (*Dir)(nil)
@@ -32,7 +34,30 @@ func NewDir(path string) (*Dir, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("create download directory: %w", err)
 	}
-	return &Dir{path: abs}, nil
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return &Dir{path: abs, owner: host + ":" + abs}, nil
+}
+
+// Owner implements jobs.Files: this machine's host name and the directory's absolute path.
+func (d *Dir) Owner() string { return d.owner }
+
+// PartIDs implements jobs.Files: the ids of the partial files in the directory.
+func (d *Dir) PartIDs() ([]string, error) {
+	entries, err := os.ReadDir(d.path)
+	if err != nil {
+		return nil, fmt.Errorf("list partial files in %s: %w", d.path, err)
+	}
+	var ids []string
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".mp4.part")
+		if ok && e.Type().IsRegular() && jobs.ValidateID("task id", id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 // Path returns the absolute path of the directory.

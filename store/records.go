@@ -52,7 +52,7 @@ return 1
 
 // Create inserts rec unless a record with rec.TaskID exists, and reports whether it did. It
 // fills in the zero fields it needs on rec itself: State (pending), CreatedAt and UpdatedAt
-// (now).
+// (now), Generation (1).
 func (s *Records) Create(ctx context.Context, rec *jobs.Record) (bool, error) {
 	if err := jobs.ValidateID("task id", rec.TaskID); err != nil {
 		return false, fmt.Errorf("create record: %w", err)
@@ -69,6 +69,7 @@ func (s *Records) Create(ctx context.Context, rec *jobs.Record) (bool, error) {
 	if rec.UpdatedAt.IsZero() {
 		rec.UpdatedAt = rec.CreatedAt
 	}
+	rec.Generation = max(rec.Generation, 1)
 	args := append([]any{rec.TaskID, score(rec.CreatedAt)}, recordFields(rec)...)
 	n, err := createScript.Run(ctx, s.rdb, []string{s.keys.Record(rec.TaskID), s.keys.State(rec.State)}, args...).Int()
 	if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -9,22 +10,27 @@ import (
 	"github.com/kiemv/kiemv/jobs"
 )
 
-// updateScript is the compare-and-set behind Update: check the move, write the fields, move
-// the id between the state indexes and return the record, all in one round trip.
+// updateScript is the compare-and-set behind Update: check the generation and the move,
+// write the fields, move the id between the state indexes and return the record, all in one
+// round trip.
 //
 // KEYS: record, then the state index of every state in jobs.States order.
 // ARGV: to ("" keeps the state), updated_at, now (unix ms, the score if no index has the id),
-// polls increment, clear error (1/0), n states, the n state names (aligned with KEYS[2..]),
+// polls increment, clear error (1/0), if-generation (0: any), if-state ("" any), bump the
+// generation (1/0), requeued increment, n states, the n state names (aligned with KEYS[2..]),
 // m sources, the m states allowed to move to "to", then field, value, … to HSET.
 //
-// Reply: {"missing"}, {"conflict", current state} or {"ok", field, value, …}.
+// Reply: {"missing"}, {"stale", generation}, {"conflict", current state} or {"ok", field, value, …}.
 var updateScript = redis.NewScript(`
 local rec = KEYS[1]
 local cur = redis.call('HGET', rec, 'state')
 if not cur then return {'missing'} end
+local gen = tonumber(redis.call('HGET', rec, 'gen')) or 1
+if ARGV[6] ~= '0' and tonumber(ARGV[6]) ~= gen then return {'stale', tostring(gen)} end
+if ARGV[7] ~= '' and ARGV[7] ~= cur then return {'conflict', cur} end
 local to = ARGV[1]
-local nstates = tonumber(ARGV[6])
-local i = 7 + nstates
+local nstates = tonumber(ARGV[10])
+local i = 11 + nstates
 local nsources = tonumber(ARGV[i])
 if to ~= '' then
   local allowed = false
@@ -37,16 +43,18 @@ i = i + nsources + 1
 if ARGV[5] == '1' then redis.call('HDEL', rec, 'error') end
 if i <= #ARGV then redis.call('HSET', rec, unpack(ARGV, i)) end
 if ARGV[4] ~= '0' then redis.call('HINCRBY', rec, 'polls', ARGV[4]) end
+if ARGV[9] ~= '0' then redis.call('HINCRBY', rec, 'requeued', ARGV[9]) end
+if ARGV[8] == '1' then redis.call('HSET', rec, 'gen', gen + 1) end
 redis.call('HSET', rec, 'updated_at', ARGV[2])
 if to ~= '' then
   local id = string.match(rec, ':rec:([^:]+)$') -- namespaces and ids hold no ':'
   local score = false
   for j = 1, nstates do
-    if ARGV[6 + j] == cur then score = redis.call('ZSCORE', KEYS[1 + j], id) end
+    if ARGV[10 + j] == cur then score = redis.call('ZSCORE', KEYS[1 + j], id) end
   end
   if not score then score = ARGV[3] end
   for j = 1, nstates do
-    if ARGV[6 + j] == to then
+    if ARGV[10 + j] == to then
       redis.call('ZADD', KEYS[1 + j], score, id)
     else
       redis.call('ZREM', KEYS[1 + j], id)
@@ -65,8 +73,8 @@ func (s *Records) Update(ctx context.Context, id string, ch jobs.Change) (*jobs.
 	if err := jobs.ValidateID("task id", id); err != nil {
 		return nil, fmt.Errorf("update record: %w", err)
 	}
-	if ch.To != "" && !ch.To.Valid() {
-		return nil, fmt.Errorf("update record %s: unknown state %q", id, ch.To)
+	if (ch.To != "" && !ch.To.Valid()) || (ch.IfState != "" && !ch.IfState.Valid()) {
+		return nil, fmt.Errorf("update record %s: unknown state %q", id, cmp.Or(ch.To, ch.IfState))
 	}
 	now := s.now()
 	clearErr := "0"
@@ -85,7 +93,12 @@ func (s *Records) Update(ctx context.Context, id string, ch jobs.Change) (*jobs.
 	keys := make([]string, 0, 1+len(states))
 	keys = append(keys, s.keys.Record(id))
 	args := make([]any, 0, 32)
-	args = append(args, string(ch.To), formatTime(now), now.UnixMilli(), ch.AddPolls, clearErr, len(states))
+	bump := "0"
+	if ch.BumpGen {
+		bump = "1"
+	}
+	args = append(args, string(ch.To), formatTime(now), now.UnixMilli(), ch.AddPolls, clearErr,
+		max(ch.IfGen, 0), string(ch.IfState), bump, ch.AddRequeued, len(states))
 	for _, st := range states {
 		keys = append(keys, s.keys.State(st))
 		args = append(args, string(st))
@@ -106,8 +119,14 @@ func (s *Records) Update(ctx context.Context, id string, ch jobs.Change) (*jobs.
 	switch status, _ := reply[0].(string); status {
 	case "missing":
 		return nil, noRecord(id)
+	case "stale":
+		gen, _ := reply[1].(string)
+		return nil, fmt.Errorf("record %s is at generation %s, not %d: %w", id, gen, ch.IfGen, jobs.ErrStale)
 	case "conflict":
 		cur, _ := reply[1].(string)
+		if ch.IfState != "" && cur != string(ch.IfState) {
+			return nil, fmt.Errorf("record %s is %s, not %s: %w", id, cur, ch.IfState, jobs.ErrConflict)
+		}
 		return nil, fmt.Errorf("record %s: cannot move from %s to %s: %w", id, cur, ch.To, jobs.ErrConflict)
 	case "ok":
 		h, err := decodePairs(reply[1:])

@@ -47,10 +47,10 @@ func newDashFixture(t *testing.T) *dashFixture {
 	}
 	q := jobs.QueuesFor(ns)
 	client := asynq.NewClientFromRedisClient(rdb)
-	if _, err := client.Enqueue(jobs.NewPollTask("mp4_dash1", q, time.Hour)); err != nil {
+	if _, err := client.Enqueue(jobs.NewPollTask("mp4_dash1", 1, q, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Enqueue(jobs.NewDownloadTask("mp4_dash2", q, time.Hour)); err != nil {
+	if _, err := client.Enqueue(jobs.NewDownloadTask("mp4_dash2", 1, q, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	return &dashFixture{url: url, ns: ns, q: q, insp: asynq.NewInspectorFromRedisClient(rdb)}
@@ -95,7 +95,7 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("Asynqmon lists queues %v; want %s and %s with one task each", sizes, f.q.Poll, f.q.Download)
 	}
 	code, body, _ = httpDo(t, "GET", base+"api/queues/"+f.q.Poll+"/scheduled_tasks", nil)
-	if code != 200 || !strings.Contains(body, `{\n  \"id\": \"mp4_dash1\"\n}`) {
+	if code != 200 || !strings.Contains(body, `{\n  \"id\": \"mp4_dash1\",\n  \"gen\": 1\n}`) {
 		t.Errorf("scheduled poll task payload is not pretty-printed JSON: %d %.400s", code, body)
 	}
 	if code, body, _ = httpDo(t, "GET", base, nil); code != 200 || !strings.Contains(body, "<html") {
@@ -155,8 +155,8 @@ func TestDashboardReadOnly(t *testing.T) {
 	if code/100 == 2 || f.paused(t, f.q.Poll) {
 		t.Errorf("pause in read-only mode: %d %q, and paused=%v; want it refused", code, body, f.paused(t, f.q.Poll))
 	}
-	code, _, _ = httpDo(t, "DELETE", base+"api/queues/"+f.q.Download+"/pending_tasks/"+jobs.DownloadTaskID("mp4_dash2"), nil)
-	if _, err := f.insp.GetTaskInfo(f.q.Download, jobs.DownloadTaskID("mp4_dash2")); code/100 == 2 || err != nil {
+	code, _, _ = httpDo(t, "DELETE", base+"api/queues/"+f.q.Download+"/pending_tasks/"+jobs.DownloadTaskID("mp4_dash2", 1), nil)
+	if _, err := f.insp.GetTaskInfo(f.q.Download, jobs.DownloadTaskID("mp4_dash2", 1)); code/100 == 2 || err != nil {
 		t.Errorf("delete in read-only mode: %d (task lookup after: %v); want it refused and the task kept", code, err)
 	}
 }

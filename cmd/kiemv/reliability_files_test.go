@@ -82,7 +82,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 		t.Errorf("record error %q; want it to name %s and say to free space", rec.Error, part)
 	}
 	r.waitFor("a retry after the failure", time.Minute, func() bool {
-		info := r.task(r.q.Download, jobs.DownloadTaskID(id))
+		info := r.task(r.q.Download, jobs.DownloadTaskID(id, 1))
 		return info != nil && info.Retried >= 2
 	})
 	if rec := r.records()[id]; rec.State != jobs.StateDownloading {

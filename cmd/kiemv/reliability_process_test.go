@@ -44,7 +44,7 @@ func TestReliabilitySIGKILL(t *testing.T) {
 			return r.sim.Stats().Polls[pollID] >= round && r.partSize(dlID) >= part+1<<20
 		})
 		if round > 1 { // both tasks came back from the killed worker, with no retry used up
-			for _, tk := range []struct{ queue, id string }{{r.q.Poll, jobs.PollTaskID(pollID)}, {r.q.Download, jobs.DownloadTaskID(dlID)}} {
+			for _, tk := range []struct{ queue, id string }{{r.q.Poll, jobs.PollTaskID(pollID, 1)}, {r.q.Download, jobs.DownloadTaskID(dlID, 1)}} {
 				if info := r.task(tk.queue, tk.id); info == nil || info.Retried != 0 || !strings.Contains(info.LastErr, "lease expired") {
 					t.Errorf("round %d: task %s is %+v; want it recovered after a lost lease with Retried 0", round, tk.id, info)
 				}
@@ -105,7 +105,7 @@ func TestReliabilitySIGTERM(t *testing.T) {
 	if rec := recs[poll]; rec.State != jobs.StateReady || st.Downloads[poll] != 0 {
 		t.Errorf("poll in flight at SIGTERM: record %s, %d GETs; want it finished (ready) and no new download started", rec.State, st.Downloads[poll])
 	}
-	info := r.task(r.q.Download, jobs.DownloadTaskID(dl))
+	info := r.task(r.q.Download, jobs.DownloadTaskID(dl, 1))
 	if info == nil || info.State != asynq.TaskStatePending || info.Retried != 0 {
 		t.Errorf("download in flight at SIGTERM: task %+v; want it handed back (pending, Retried 0)", info)
 	}

@@ -53,16 +53,19 @@ func TestReliabilityNoSecrets(t *testing.T) {
 	}
 	r.sim.FailNextCreates(1, kiesim.Fault500)
 	var ids []string
+	idOf := map[string]string{}
 	for audio, f := range fates {
 		r.sim.SetFate(audio, f)
-		ids = append(ids, r.submit(audio, "--callback-url", cb))
+		idOf[audio] = r.submit(audio, "--callback-url", cb)
+		ids = append(ids, idOf[audio])
 	}
 	r.worker("worker", "--poll-timeout", "8s", "--not-found-grace", "2s")
 	if _, stderr, code := r.cli("track", "mp4_not_at_kie"); code != 0 { // KIE: "recordInfo is null"
 		t.Fatalf("track: exit %d: %s", code, stderr)
 	}
 	ids = append(ids, "mp4_not_at_kie")
-	if st, err := r.sim.SendForged(ids[0]); err != nil || st != http.StatusUnauthorized {
+	// A task that finishes has a callback to forge (map order is random: ids[0] may be "never").
+	if st, err := r.sim.SendForged(idOf["ok-sec-0"]); err != nil || st != http.StatusUnauthorized {
 		t.Errorf("forged callback: HTTP %d, %v; want 401", st, err)
 	}
 	r.cli("submit", "--task-id", "music-rel", "--audio-id", "bad audio id")

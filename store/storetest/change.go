@@ -33,7 +33,7 @@ var updateTests = []subtest{
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		want := &jobs.Record{TaskID: "mp4_f", MusicTaskID: "music_1", State: jobs.StateReady, KIEStatus: "SUCCESS",
+		want := &jobs.Record{TaskID: "mp4_f", MusicTaskID: "music_1", State: jobs.StateReady, Generation: 1, KIEStatus: "SUCCESS",
 			Polls: 2, VideoURL: ch.VideoURL, File: ch.File, Bytes: ch.Bytes, SHA256: ch.SHA256, Error: ch.Error,
 			CreatedAt: t0, UpdatedAt: got.UpdatedAt, CompletedAt: ch.CompletedAt, DownloadedAt: ch.DownloadedAt,
 			PartETag: ch.PartETag, RetriedAt: ch.RetriedAt}

@@ -22,8 +22,8 @@ type Fixture struct {
 }
 
 // StoreSuite checks that a jobs.Store keeps the contract documented in jobs/ports.go: Create,
-// Get, Update (the transition table, atomicity under racing writers, UpdatedAt), List and the
-// audio claims. Every subtest calls newStore once, with its own t, for a fresh store; register
+// Get, Update (the transition table, atomicity under racing writers, UpdatedAt), the fencing
+// of jobs' changes by state and generation, List and the audio claims. Every subtest calls newStore once, with its own t, for a fresh store; register
 // cleanups on that t. The suite keeps times to whole milliseconds, ids to jobs.ValidateID and
 // claim TTLs to at least 50ms, so that every store kiemv has can pass it as it is.
 func StoreSuite(t *testing.T, newStore func(t *testing.T) Fixture) {
@@ -34,6 +34,7 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) Fixture) {
 		{"Create", createTests},
 		{"Get", getTests},
 		{"Update", updateTests},
+		{"Fencing", fenceTests},
 		{"List", listTests},
 		{"Audio", audioTests},
 	}
@@ -86,13 +87,15 @@ func record(id string, st jobs.State, at time.Time) *jobs.Record {
 		File: "/videos/" + id + ".mp4", Bytes: 1 << 33, SHA256: strings.Repeat("ab", 32),
 		Error: "an earlier error", CreatedAt: at, UpdatedAt: at.Add(time.Second),
 		CompletedAt: at.Add(2 * time.Second), DownloadedAt: at.Add(3 * time.Second),
-		PartETag: `"etag-1"`, RetriedAt: at.Add(4 * time.Second)}
+		PartETag: `"etag-1"`, RetriedAt: at.Add(4 * time.Second), Generation: 3, Requeued: 2,
+		PartOwner: "host-a:/videos"}
 }
 
 // create stores rec, failing the test unless it is new.
 func (e *env) create(rec *jobs.Record) *jobs.Record {
 	e.t.Helper()
 	want := *rec
+	want.Generation = max(want.Generation, 1) // a record's generation starts at 1
 	if ok, err := e.s.Create(e.ctx, rec); err != nil || !ok {
 		e.t.Fatalf("Create(%s) = %v, %v; want true, nil", rec.TaskID, ok, err)
 	}

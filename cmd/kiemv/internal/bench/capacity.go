@@ -163,6 +163,6 @@ func (e *benchEnv) memoryBreakdown(ctx context.Context, s *scenario, ns, id stri
 	keys := store.NewKeys(ns)
 	s.add("redis_record_hash_b", per(e.redis.memoryUsage(ctx, keys.Record(id)), 1), "B")
 	s.add("redis_state_index_b_per_task", per(e.redis.memoryUsage(ctx, keys.State(jobs.StatePending)), n), "B")
-	s.add("redis_asynq_task_hash_b", per(e.redis.memoryUsage(ctx, q+"t:"+jobs.PollTaskID(id)), 1), "B")
+	s.add("redis_asynq_task_hash_b", per(e.redis.memoryUsage(ctx, q+"t:"+jobs.PollTaskID(id, 1)), 1), "B")
 	s.add("redis_asynq_queues_b_per_task", per(zsets, n), "B")
 }
