@@ -33,6 +33,16 @@ type Hooks struct {
 	// next poll was asked for (interval and jitter included, before Asynq's whole-second
 	// rounding): `kiemv bench` measures poll lateness against it.
 	ScheduledFunc func(id string, due time.Time)
+	// ReconciledFunc is called when the reconciler acted on a record whose task was lost, with
+	// the reason: the lost task's state ("missing", "archived", "completed"), or
+	// "budget_spent" / "requeues_spent" when it ended the record instead.
+	ReconciledFunc func(reason string)
+}
+
+func (h *Hooks) reconciled(reason string) {
+	if h != nil && h.ReconciledFunc != nil {
+		h.ReconciledFunc(reason)
+	}
 }
 
 func (h *Hooks) poll(outcome string) {

@@ -91,3 +91,27 @@ type Tasks interface {
 }
 
 var _ Tasks = (*asynq.Inspector)(nil)
+
+// RecordScanner walks a state index in bounded steps, for the reconciler. store.Records
+// implements it.
+type RecordScanner interface {
+	// Scan returns about count records in state st from cursor (0 to start) and the cursor to
+	// go on from, 0 once the whole index was walked. A record may come twice in one walk.
+	Scan(ctx context.Context, st State, cursor uint64, count int) ([]*Record, uint64, error)
+}
+
+// TaskStates reads the state of many Asynq tasks at once. store.Tasks implements it.
+type TaskStates interface {
+	// TaskStates returns the state of each task of queue ("pending", "scheduled", "retry",
+	// "active", "archived", "completed", "aggregating"), "" for one that does not exist.
+	TaskStates(ctx context.Context, queue string, taskIDs []string) ([]string, error)
+}
+
+// Lock is a lease that one process at a time holds (the reconciler's). store.Lock implements it.
+type Lock interface {
+	// Hold takes the lock for token, or extends the lease token holds, for ttl; it reports
+	// whether token holds the lock now.
+	Hold(ctx context.Context, token string, ttl time.Duration) (bool, error)
+	// Release gives the lock up if token holds it.
+	Release(ctx context.Context, token string) error
+}

@@ -16,6 +16,7 @@ const DefaultNamespace = "kiemv"
 //	<ns>:rl:<limit>                  string: GCRA theoretical arrival time (Limiter)
 //	<ns>:rl:<limit>:held:<holder>    string: the call booked for holder (Limiter.Reserve)
 //	<ns>:cb:<task id>:<stamp>        string: a callback already acted on (ReplayGuard)
+//	<ns>:lock:<name>                 string: the token of the lock's holder (Lock)
 //
 // Namespaces and ids hold no ':' (ids pass jobs.ValidateID), so no two kinds collide; the
 // update script relies on it when it reads the id back from a record key's ":rec:" suffix.
@@ -48,3 +49,6 @@ func (k Keys) Held(name, holder string) string { return k.Limit(name) + ":held:"
 
 // Callback marks the callback of MP4 task taskID with stamp as acted on.
 func (k Keys) Callback(taskID, stamp string) string { return k.ns + ":cb:" + taskID + ":" + stamp }
+
+// Lock is the lock of that name (such as "reconcile"), holding its holder's token.
+func (k Keys) Lock(name string) string { return k.ns + ":lock:" + name }
