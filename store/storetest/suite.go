@@ -86,7 +86,9 @@ func record(id string, st jobs.State, at time.Time) *jobs.Record {
 		File: "/videos/" + id + ".mp4", Bytes: 1 << 33, SHA256: strings.Repeat("ab", 32),
 		Error: "an earlier error", CreatedAt: at, UpdatedAt: at.Add(time.Second),
 		CompletedAt: at.Add(2 * time.Second), DownloadedAt: at.Add(3 * time.Second),
-		PartETag: `"etag-1"`, RetriedAt: at.Add(4 * time.Second)}
+		PartETag: `"etag-1"`, RetriedAt: at.Add(4 * time.Second),
+		PartTotal: 1<<33 + 7,
+	}
 }
 
 // create stores rec, failing the test unless it is new.
