@@ -98,7 +98,9 @@ func (a *downloadAttempt) process(ctx context.Context, t *asynq.Task) error {
 		return a.onError(ctx, id, err)
 	}
 	_, err = a.change(ctx, id, Change{To: StateDownloaded, File: a.Files.FinalPath(id), Bytes: res.size,
-		SHA256: res.sha256, DownloadedAt: a.now(), PartETag: "-", ClearError: true})
+		SHA256: res.sha256, DownloadedAt: a.now(), PartETag: "-", ClearError: true,
+		PartTotal: -1, // with PartETag: there is no partial file any more
+	})
 	return err
 }
 
@@ -152,12 +154,16 @@ func (a *downloadAttempt) removePart(id string) {
 func (a *downloadAttempt) transfer(rec *Record, url string) *transfer {
 	ctx := context.Background() // bookkeeping outlives a canceled attempt
 	return &transfer{files: a.Files, client: a.client, id: rec.TaskID, url: url, etag: rec.PartETag,
+		total:    rec.PartTotal,
 		maxBytes: a.cfg.MaxBytes, idle: a.cfg.IdleTimeout,
-		saveETag: func(etag string) error {
+		savePart: func(etag string, total int64) error {
 			if etag == "" {
 				etag = "-"
 			}
-			_, err := a.Store.Update(ctx, rec.TaskID, Change{PartETag: etag})
+			if total <= 0 {
+				total = -1
+			}
+			_, err := a.Store.Update(ctx, rec.TaskID, Change{PartETag: etag, PartTotal: total})
 			return err
 		},
 		progress: func(n int64) { a.note(ctx, rec.TaskID, Change{Bytes: n}) },
