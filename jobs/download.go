@@ -100,7 +100,9 @@ func (a *downloadAttempt) process(ctx context.Context, t *asynq.Task) error {
 		return a.onError(ctx, id, err)
 	}
 	rec, err = a.change(ctx, id, Change{To: StateDownloaded, File: a.Files.FinalPath(id), Bytes: res.size,
-		SHA256: res.sha256, DownloadedAt: a.now(), PartETag: "-", ClearError: true})
+		SHA256: res.sha256, DownloadedAt: a.now(), PartETag: "-", ClearError: true,
+		PartTotal: -1, // with PartETag: there is no partial file any more
+	})
 	if rec == nil && err == nil {
 		a.log.Info("download finished for a record that moved on; its file stays", "task_id", id, "file", a.Files.FinalPath(id))
 	}
@@ -120,7 +122,7 @@ func (a *downloadAttempt) claimPart(ctx context.Context, rec *Record) (*Record, 
 	if rec.PartOwner != own && rec.PartOwner != "" {
 		a.log.Info("partial file was written elsewhere; starting from byte 0 here", "task_id", rec.TaskID, "was", rec.PartOwner)
 		a.removePart(rec.TaskID)
-		ch.PartETag = "-"
+		ch.PartETag, ch.PartTotal = "-", -1
 	}
 	if ch.To == "" && rec.PartOwner == own {
 		return rec, nil
@@ -178,12 +180,16 @@ func (a *downloadAttempt) removePart(id string) {
 func (a *downloadAttempt) transfer(rec *Record, url string) *transfer {
 	ctx := context.Background() // bookkeeping outlives a canceled attempt
 	return &transfer{files: a.Files, client: a.client, id: rec.TaskID, url: url, etag: rec.PartETag,
+		total:    rec.PartTotal,
 		maxBytes: a.cfg.MaxBytes, idle: a.cfg.IdleTimeout,
-		saveETag: func(etag string) error {
+		savePart: func(etag string, total int64) error {
 			if etag == "" {
 				etag = "-"
 			}
-			rec, err := a.change(ctx, rec.TaskID, Change{PartETag: etag})
+			if total <= 0 {
+				total = -1
+			}
+			rec, err := a.change(ctx, rec.TaskID, Change{PartETag: etag, PartTotal: total})
 			if rec == nil && err == nil {
 				a.stale()
 				return ErrStale

@@ -11,6 +11,10 @@ import (
 // the record; anything else is retried.
 var errURLDead = errors.New("video URL is gone")
 
+// errOtherVersion is a resume answered with bytes of another version of the file than those
+// in the partial file: the transfer starts over from byte 0 instead.
+var errOtherVersion = errors.New("another version of the file")
+
 // permanentError marks a download failure that no retry can fix.
 type permanentError struct{ err error }
 

@@ -81,6 +81,28 @@ func TestParseContentRange(t *testing.T) {
 	}
 }
 
+func TestParseUnsatisfied(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in    string
+		total int64
+		ok    bool
+	}{
+		{"bytes */200", 200, true},
+		{"bytes */0", 0, true},
+		{"bytes */*", 0, false},
+		{"bytes */-1", 0, false},
+		{"bytes */200x", 0, false},
+		{"bytes 0-9/200", 0, false},
+		{"", 0, false},
+	} {
+		total, ok := parseUnsatisfied(c.in)
+		if ok != c.ok || total != c.total {
+			t.Errorf("parseUnsatisfied(%q) = %d, %v", c.in, total, ok)
+		}
+	}
+}
+
 func TestStrongETag(t *testing.T) {
 	t.Parallel()
 	if strongETag(`"abc"`) != `"abc"` || strongETag(`W/"abc"`) != "" || strongETag("") != "" {

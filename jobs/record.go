@@ -97,6 +97,7 @@ type Record struct {
 	CompletedAt  time.Time `json:"completed_at,omitzero"`  // when KIE reported it ready or failed
 	DownloadedAt time.Time `json:"downloaded_at,omitzero"` // when the file was verified
 	PartETag     string    `json:"-"`                      // validator of the partial file, for If-Range
+	PartTotal    int64     `json:"-"`                      // length the partial file must reach (first declared); 0 unknown
 	RetriedAt    time.Time `json:"-"`                      // last `kiemv retry`; the poll budget restarts here
 	PartOwner    string    `json:"-"`                      // the Files (machine and directory) holding the partial file
 }
@@ -123,6 +124,7 @@ type Change struct {
 	CompletedAt  time.Time
 	DownloadedAt time.Time
 	PartETag     string // validator of the bytes in the partial file; "-" clears it
+	PartTotal    int64  // length the partial file must reach, as first declared; -1 clears it
 	RetriedAt    time.Time
 }
 

@@ -21,10 +21,11 @@ type transfer struct {
 	id       string
 	url      string
 	etag     string // validator of the bytes already in the partial file
+	total    int64  // length the partial file must reach, as first declared; 0 unknown
 	maxBytes int64
 	idle     time.Duration
-	saveETag func(etag string) error // persists the validator before new bytes are written
-	progress func(n int64)           // called about once a second with the bytes on disk
+	savePart func(etag string, total int64) error // persists validator and length before new bytes are written
+	progress func(n int64)                        // called about once a second with the bytes on disk
 }
 
 // result is what a finished transfer verified.
@@ -34,7 +35,10 @@ type result struct {
 }
 
 // run fetches the rest of the file (Range + If-Range when part of it is already there),
-// checks its signature and length, and returns its sha256. Memory use is one buffer.
+// checks its signature and length, and returns its sha256. Memory use is one buffer. The
+// length is the one the first full reply declared, kept with the partial file: a resume
+// whose reply leaves it unknown ("*") is held to it, and a part that already has it (a 416)
+// is checked and committed as it is.
 func (t *transfer) run(ctx context.Context) (result, error) {
 	if err := checkURL(t.url); err != nil {
 		return result{}, err
@@ -46,21 +50,20 @@ func (t *transfer) run(ctx context.Context) (result, error) {
 	defer f.Close() // Commit has synced and renamed it; a failed attempt resumes from its bytes
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	resp, err := t.get(ctx, size)
+	resp, total, err := t.fetch(ctx, f, &size)
 	if err != nil {
 		return result{}, err
 	}
 	defer resp.Body.Close() // nothing to report: the body was read as far as it matters
-	total, err := t.accept(resp, f, &size)
-	if err != nil {
-		return result{}, err
-	}
 	if t.maxBytes > 0 && total > t.maxBytes {
 		return result{}, &permanentError{&TooLargeError{ID: t.id, Size: total, Limit: t.maxBytes}}
 	}
 	h := sha256.New()
 	// The idle watchdog guards the signature read too: a server may stall right after the headers.
-	body := &watchdog{r: resp.Body, idle: t.idle, cancel: cancel}
+	var body io.Reader = &watchdog{r: resp.Body, idle: t.idle, cancel: cancel}
+	if total >= 0 { // one byte past the length is enough to refuse the file
+		body = io.LimitReader(body, total-size+1)
+	}
 	if size, err = t.begin(ctx, resp, body, h, f, size); err != nil {
 		return result{}, err
 	}
@@ -68,8 +71,8 @@ func (t *transfer) run(ctx context.Context) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	if total >= 0 && got != total {
-		return result{}, fmt.Errorf("download of %s ended at %d of %d bytes", t.id, got, total)
+	if err := t.checkLength(got, total); err != nil {
+		return result{}, err
 	}
 	// Commit while the partial file is still open and locked, so no other worker can touch it
 	// between the last byte and the rename.
@@ -92,7 +95,39 @@ func (t *transfer) openPart() (*os.File, int64, error) {
 		}
 		size = 0
 	}
+	if size == 0 { // the next reply declares the file's validator and length anew
+		t.etag, t.total = "", 0
+	}
 	return f, size, nil
+}
+
+// fetch sends the GET and checks its answer. A 206 of another version of the file than the
+// bytes already there (a server that honours Range but ignores If-Range) is never spliced
+// onto them: the partial file is emptied and the whole file asked for, once.
+func (t *transfer) fetch(ctx context.Context, f *os.File, size *int64) (*http.Response, int64, error) {
+	resp, total, err := t.ask(ctx, f, size)
+	if errors.Is(err, errOtherVersion) {
+		if err := restart(f); err != nil {
+			return nil, 0, err
+		}
+		*size, t.etag, t.total = 0, "", 0
+		resp, total, err = t.ask(ctx, f, size) // no Range now: it cannot answer another version
+	}
+	return resp, total, err
+}
+
+// ask is one GET and the check of its answer; the response is returned only if accepted.
+func (t *transfer) ask(ctx context.Context, f *os.File, size *int64) (*http.Response, int64, error) {
+	resp, err := t.get(ctx, *size)
+	if err != nil {
+		return nil, 0, err
+	}
+	total, err := t.accept(resp, f, size)
+	if err != nil {
+		resp.Body.Close() // nothing to report: the answer was refused
+		return nil, 0, err
+	}
+	return resp, total, nil
 }
 
 // get sends the GET of the video URL, asking only for the bytes after size when there are
@@ -155,16 +190,25 @@ func (t *transfer) receive(ctx context.Context, f *os.File, body io.Reader, h ha
 	return got, nil
 }
 
+// checkLength holds the file to the length declared for it: short of it is a transient
+// error (the next attempt resumes), past it is refused.
+func (t *transfer) checkLength(got, total int64) error {
+	switch {
+	case total < 0 || got == total:
+		return nil
+	case got < total:
+		return fmt.Errorf("download of %s ended at %d of %d bytes", t.id, got, total)
+	}
+	return permanent("video URL of %s sent more than the %d bytes declared for the file", t.id, total)
+}
+
 // accept checks the response status and returns the full length of the file (-1 if unknown).
-// When the server sends the whole file instead of the asked range, the part is emptied.
+// When the server sends the whole file instead of the asked range, the part is emptied, and
+// the file's validator and length are kept with it.
 func (t *transfer) accept(resp *http.Response, f *os.File, size *int64) (int64, error) {
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if !ok || start != *size {
-			return 0, fmt.Errorf("video URL of %s answered Range bytes=%d- with Content-Range %q", t.id, *size, resp.Header.Get("Content-Range"))
-		}
-		return total, nil
+		return t.partial(resp, *size)
 	case http.StatusOK:
 		if *size > 0 {
 			if err := restart(f); err != nil {
@@ -172,11 +216,18 @@ func (t *transfer) accept(resp *http.Response, f *os.File, size *int64) (int64, 
 			}
 			*size = 0
 		}
-		if err := t.saveETag(strongETag(resp.Header.Get("ETag"))); err != nil {
+		t.etag, t.total = strongETag(resp.Header.Get("ETag")), max(resp.ContentLength, 0)
+		if err := t.savePart(t.etag, resp.ContentLength); err != nil {
 			return 0, err
 		}
 		return resp.ContentLength, nil
-	case http.StatusRequestedRangeNotSatisfiable: // the part is longer than the file: start over
+	case http.StatusRequestedRangeNotSatisfiable:
+		if t.complete(resp, *size) { // verified and committed like any other; its body is no file
+			resp.Body.Close() // nothing to report: an error page
+			resp.Body = http.NoBody
+			return *size, nil
+		}
+		// The part is longer than the file, or not the file's declared length: start over.
 		err := fmt.Errorf("video URL of %s refused Range bytes=%d-; starting over", t.id, *size)
 		return 0, errors.Join(err, restart(f)) // if emptying failed, the next attempt retries it
 
@@ -188,33 +239,6 @@ func (t *transfer) accept(resp *http.Response, f *os.File, size *int64) (int64, 
 		return 0, &httpStatusError{status: resp.StatusCode, retryAfter: time.Duration(ra) * time.Second}
 	}
 	return 0, permanent("video URL of %s answered HTTP %d", t.id, resp.StatusCode)
-}
-
-// checkSignature reads the first 12 bytes of body and refuses anything that is not an MP4
-// (ftyp). A body that is cut or stalls before 12 bytes says nothing about the content: that
-// is a transient error, and only a body that ends cleanly that short is refused.
-func (t *transfer) checkSignature(ctx context.Context, resp *http.Response, body io.Reader, h io.Writer, f *os.File) error {
-	head := make([]byte, sigLen)
-	n, err := 0, error(nil)
-	for n < sigLen && err == nil { // not io.ReadFull: it hides whether the body ended or broke
-		var m int
-		m, err = body.Read(head[n:])
-		n += m
-	}
-	switch {
-	case n >= 8 && string(head[4:8]) != "ftyp", n < sigLen && err == io.EOF:
-		return permanent("video URL of %s did not return an MP4 (Content-Type %q, first bytes %q)", t.id, resp.Header.Get("Content-Type"), head[:n])
-	case n < sigLen:
-		if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
-			err = c
-		}
-		return fmt.Errorf("download of %s cut after %d bytes: %w", t.id, n, err)
-	}
-	if _, err := f.Write(head); err != nil {
-		return fmt.Errorf("download of %s: %w", t.id, &diskError{err})
-	}
-	h.Write(head) // a hash never fails to write
-	return nil
 }
 
 // copy streams body into f and h, reporting progress about once a second.

@@ -28,6 +28,7 @@ const (
 	fCompletedAt  = "completed_at"
 	fDownloadedAt = "downloaded_at"
 	fPartETag     = "part_etag"  // internal: validator of the partial file ("-" = none)
+	fPartTotal    = "part_total" // internal: length the partial file must reach ("-" = unknown)
 	fRetriedAt    = "retried_at" // internal: last `kiemv retry`
 	fPartOwner    = "part_owner" // internal: the Files holding the partial file
 )
@@ -52,6 +53,16 @@ func (f *fields) time(name string, v time.Time) {
 	if !v.IsZero() {
 		*f = append(*f, name, formatTime(v))
 	}
+}
+
+// partTotal stores the declared length of a partial file: a negative one clears it ("-"),
+// as HSET cannot remove a field; zero leaves it alone.
+func (f *fields) partTotal(v int64) {
+	if v < 0 {
+		*f = append(*f, fPartTotal, "-")
+		return
+	}
+	f.int(fPartTotal, v)
 }
 
 // formatTime is how times are stored: Unix milliseconds, which Redis keeps as a compact
@@ -80,6 +91,7 @@ func recordFields(rec *jobs.Record) fields {
 	f.time(fCompletedAt, rec.CompletedAt)
 	f.time(fDownloadedAt, rec.DownloadedAt)
 	f.str(fPartETag, rec.PartETag)
+	f.partTotal(rec.PartTotal)
 	f.time(fRetriedAt, rec.RetriedAt)
 	if rec.Generation > 1 {
 		f.int(fGeneration, rec.Generation)
@@ -102,6 +114,7 @@ func changeFields(ch jobs.Change) fields {
 	f.time(fCompletedAt, ch.CompletedAt)
 	f.time(fDownloadedAt, ch.DownloadedAt)
 	f.str(fPartETag, ch.PartETag)
+	f.partTotal(ch.PartTotal)
 	f.time(fRetriedAt, ch.RetriedAt)
 	f.str(fPartOwner, ch.PartOwner)
 	return f
@@ -156,6 +169,10 @@ func decodeRecord(id string, h map[string]string) (*jobs.Record, error) {
 	bad(fRequeued, e)
 	rec.Requeued = int(requeued)
 	rec.PartOwner = h[fPartOwner]
+	if v := h[fPartTotal]; v != "-" {
+		rec.PartTotal, e = parseInt(v)
+		bad(fPartTotal, e)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,9 @@ var updateTests = []subtest{
 		done := t0.Add(time.Minute)
 		ch := jobs.Change{To: jobs.StateReady, KIEStatus: "SUCCESS", VideoURL: "https://cdn.example/v.mp4",
 			File: "/videos/mp4_f.mp4", Bytes: 1 << 40, SHA256: "cd", Error: "flaky", AddPolls: 2,
-			CompletedAt: done, DownloadedAt: done.Add(time.Second), PartETag: `W/"e"`, RetriedAt: done.Add(2 * time.Second)}
+			CompletedAt: done, DownloadedAt: done.Add(time.Second), PartETag: `W/"e"`, RetriedAt: done.Add(2 * time.Second),
+			PartTotal: 5 << 30,
+		}
 		got, err := e.s.Update(e.ctx, "mp4_f", ch)
 		if err != nil {
 			e.t.Fatal(err)
@@ -36,7 +38,9 @@ var updateTests = []subtest{
 		want := &jobs.Record{TaskID: "mp4_f", MusicTaskID: "music_1", State: jobs.StateReady, Generation: 1, KIEStatus: "SUCCESS",
 			Polls: 2, VideoURL: ch.VideoURL, File: ch.File, Bytes: ch.Bytes, SHA256: ch.SHA256, Error: ch.Error,
 			CreatedAt: t0, UpdatedAt: got.UpdatedAt, CompletedAt: ch.CompletedAt, DownloadedAt: ch.DownloadedAt,
-			PartETag: ch.PartETag, RetriedAt: ch.RetriedAt}
+			PartETag: ch.PartETag, RetriedAt: ch.RetriedAt,
+			PartTotal: ch.PartTotal,
+		}
 		if d := diff(got, want); d != "" {
 			e.t.Errorf("Update returned:%s", d)
 		}
@@ -84,6 +88,23 @@ var updateTests = []subtest{
 		}
 		if got.PartETag != "" || e.get("mp4_t").PartETag != "" {
 			e.t.Errorf("PartETag after \"-\": %q", got.PartETag)
+		}
+	}},
+	{"PartTotalMinusOneClears", func(e *env) {
+		e.create(record("mp4_n", jobs.StateDownloading, t0))
+		got, err := e.s.Update(e.ctx, "mp4_n", jobs.Change{PartETag: "-", PartTotal: -1})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if got.PartTotal != 0 || e.get("mp4_n").PartTotal != 0 || got.PartETag != "" {
+			e.t.Errorf("PartTotal, PartETag after -1, \"-\": %d, %q", got.PartTotal, got.PartETag)
+		}
+		got, err = e.s.Update(e.ctx, "mp4_n", jobs.Change{PartETag: `"v2"`, PartTotal: 1234})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if got.PartTotal != 1234 || e.get("mp4_n").PartTotal != 1234 {
+			e.t.Errorf("PartTotal after 1234: %d", got.PartTotal)
 		}
 	}},
 	{"UpdatedAtAlwaysSet", func(e *env) {

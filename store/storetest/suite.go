@@ -88,7 +88,8 @@ func record(id string, st jobs.State, at time.Time) *jobs.Record {
 		Error: "an earlier error", CreatedAt: at, UpdatedAt: at.Add(time.Second),
 		CompletedAt: at.Add(2 * time.Second), DownloadedAt: at.Add(3 * time.Second),
 		PartETag: `"etag-1"`, RetriedAt: at.Add(4 * time.Second), Generation: 3, Requeued: 2,
-		PartOwner: "host-a:/videos"}
+		PartOwner: "host-a:/videos", PartTotal: 1<<33 + 7,
+	}
 }
 
 // create stores rec, failing the test unless it is new.
