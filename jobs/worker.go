@@ -22,15 +22,16 @@ type WorkerConfig struct {
 	Log                 *slog.Logger
 }
 
-// Worker runs the poll and download handlers.
+// Worker runs the poll and download handlers, and the reconciler.
 type Worker struct {
 	poll, download *asynq.Server
 	poller         *Poller
 	downloader     *Downloader
+	reconciler     *Reconciler
 }
 
-// NewWorker builds a worker; Run starts it.
-func NewWorker(cfg WorkerConfig, p *Poller, d *Downloader) *Worker {
+// NewWorker builds a worker; Run starts it. r may be nil (no reconciler).
+func NewWorker(cfg WorkerConfig, p *Poller, d *Downloader, r *Reconciler) *Worker {
 	if cfg.PollConcurrency <= 0 {
 		cfg.PollConcurrency = 50
 	}
@@ -56,12 +57,15 @@ func NewWorker(cfg WorkerConfig, p *Poller, d *Downloader) *Worker {
 			if IsFailure(err) {
 				log.Warn("task attempt failed", "type", t.Type(), "payload", string(t.Payload()), "error", err)
 			}
+			if archives(ctx, err) {
+				abandon(ctx, p.Store, log, t, err)
+			}
 		}),
 	}
 	pc, dc := base, base
 	pc.Concurrency, pc.Queues = cfg.PollConcurrency, map[string]int{cfg.Queues.Poll: 1}
 	dc.Concurrency, dc.Queues = cfg.DownloadConcurrency, map[string]int{cfg.Queues.Download: 1}
-	return &Worker{poll: asynq.NewServer(cfg.Redis, pc), download: asynq.NewServer(cfg.Redis, dc), poller: p, downloader: d}
+	return &Worker{poll: asynq.NewServer(cfg.Redis, pc), download: asynq.NewServer(cfg.Redis, dc), poller: p, downloader: d, reconciler: r}
 }
 
 // Run serves until ctx ends, then stops taking tasks, lets in-flight ones finish within the
@@ -78,7 +82,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.poll.Shutdown()
 		return fmt.Errorf("start download server: %w", err)
 	}
+	reconciled := make(chan struct{})
+	go func() {
+		defer close(reconciled)
+		if w.reconciler != nil {
+			w.reconciler.Run(ctx)
+		}
+	}()
 	<-ctx.Done()
+	<-reconciled
 	done := make(chan struct{})
 	go func() { w.poll.Shutdown(); close(done) }()
 	w.download.Shutdown()

@@ -21,13 +21,19 @@ const shutdownTimeout = time.Second
 // reports how long Run took to return.
 func (e *env) startWorker(p *jobs.Poller, d *jobs.Downloader) (stop func() time.Duration) {
 	e.t.Helper()
+	return e.startWorkerWith(p, d, nil)
+}
+
+// startWorkerWith is startWorker with a reconciler (nil: none).
+func (e *env) startWorkerWith(p *jobs.Poller, d *jobs.Downloader, r *jobs.Reconciler) (stop func() time.Duration) {
+	e.t.Helper()
 	opt, err := asynq.ParseRedisURI(e.url)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	w := jobs.NewWorker(jobs.WorkerConfig{Redis: opt, Queues: e.q, PollConcurrency: 4, DownloadConcurrency: 2,
 		PollInterval: p.Config.Interval, ShutdownTimeout: shutdownTimeout,
-		Backoff: jobs.Backoff{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}, Log: quietLog()}, p, d)
+		Backoff: jobs.Backoff{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}, Log: quietLog()}, p, d, r)
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()

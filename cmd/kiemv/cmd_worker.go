@@ -21,6 +21,7 @@ func workerCommand() *cli.Command {
 			&cli.Int64Flag{Name: "max-video-bytes", Value: 4 << 30, Usage: "largest video accepted"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "how long in-flight tasks may finish on SIGTERM"},
 			&cli.DurationFlag{Name: "max-backoff", Value: 5 * time.Minute, Usage: "longest wait between retries of a failing poll or download (e.g. during a KIE outage)"},
+			&cli.DurationFlag{Name: "reconcile-interval", EnvVars: []string{"KIEMV_RECONCILE_INTERVAL"}, Value: time.Minute, Usage: "how often lost tasks are looked for and queued again (one worker at a time), at least 1s"},
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"KIEMV_METRICS_ADDR"}, Usage: "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (default: off)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -31,7 +32,8 @@ func workerCommand() *cli.Command {
 			wc := app.WorkerConfig{Concurrency: c.Int("concurrency"), DownloadConcurrency: c.Int("download-concurrency"),
 				PollInterval: c.Duration("poll-interval"), PollTimeout: c.Duration("poll-timeout"),
 				NotFoundGrace: c.Duration("not-found-grace"), MaxVideoBytes: c.Int64("max-video-bytes"),
-				ShutdownTimeout: c.Duration("shutdown-timeout"), MaxBackoff: c.Duration("max-backoff"), MetricsAddr: c.String("metrics-addr")}
+				ShutdownTimeout: c.Duration("shutdown-timeout"), MaxBackoff: c.Duration("max-backoff"), MetricsAddr: c.String("metrics-addr"),
+				ReconcileInterval: c.Duration("reconcile-interval")}
 			if err := checkWorker(wc); err != nil {
 				return err
 			}
@@ -51,6 +53,8 @@ func checkWorker(wc app.WorkerConfig) error {
 		return usagef("--poll-timeout, --not-found-grace, --shutdown-timeout and --max-backoff must be positive")
 	case wc.MaxVideoBytes < 1:
 		return usagef("--max-video-bytes must be positive")
+	case wc.ReconcileInterval < time.Second:
+		return usagef("--reconcile-interval %v is below the 1s minimum", wc.ReconcileInterval)
 	}
 	return nil
 }

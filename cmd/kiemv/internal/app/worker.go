@@ -24,6 +24,7 @@ type WorkerConfig struct {
 	ShutdownTimeout     time.Duration
 	MaxBackoff          time.Duration // cap on the delay between retries of a failing task
 	MetricsAddr         string        // serve Prometheus metrics here ("" = off)
+	ReconcileInterval   time.Duration // between the reconciler's sweeps (0: its default, 1m)
 }
 
 // WorkerOptions are what a caller adds to a production worker, passed in before it is built.
@@ -77,9 +78,17 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}, Hooks: hooks}
 	dl := &jobs.Downloader{KIE: k, Store: recs, Files: dir, Log: c.Log,
 		Config: jobs.DownloadConfig{MaxBytes: wc.MaxVideoBytes}, Hooks: hooks}
+	svc, err := c.Service(conn, nil, ServiceOptions{})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	rec := &jobs.Reconciler{Service: svc, Scanner: recs, Tasks: store.NewTasks(conn.Redis),
+		Lock: store.NewLock(conn.Redis, c.Namespace, "reconcile"), Files: dir, Log: c.Log, Hooks: hooks,
+		Config: jobs.ReconcileConfig{Interval: wc.ReconcileInterval, PollBudget: wc.PollTimeout}}
 	w := jobs.NewWorker(jobs.WorkerConfig{Redis: conn.Opt, Queues: q, PollConcurrency: wc.Concurrency,
 		DownloadConcurrency: wc.DownloadConcurrency, PollInterval: wc.PollInterval, ShutdownTimeout: wc.ShutdownTimeout,
-		Backoff: jobs.Backoff{Base: min(time.Second, wc.PollInterval), Max: wc.MaxBackoff}, Log: c.Log}, poller, dl)
+		Backoff: jobs.Backoff{Base: min(time.Second, wc.PollInterval), Max: wc.MaxBackoff}, Log: c.Log}, poller, dl, rec)
 	return &Worker{Conn: conn, Worker: w, Metrics: m, Queues: q, cfg: c, wc: wc}, nil
 }
 
@@ -87,7 +96,8 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 func (w *Worker) Run(ctx context.Context) error {
 	c, wc := w.cfg, w.wc
 	attrs := []any{"redis", RedactURL(c.RedisURL), "poll_queue", w.Queues.Poll, "download_queue", w.Queues.Download,
-		"concurrency", wc.Concurrency, "download_concurrency", wc.DownloadConcurrency, "poll_interval", wc.PollInterval, "download_dir", c.DownloadDir}
+		"concurrency", wc.Concurrency, "download_concurrency", wc.DownloadConcurrency, "poll_interval", wc.PollInterval,
+		"reconcile_interval", cmp.Or(wc.ReconcileInterval, time.Minute), "download_dir", c.DownloadDir}
 	if wc.MetricsAddr != "" {
 		addr, err := ServeMetrics(ctx, wc.MetricsAddr, w.Metrics, c.Log)
 		if err != nil {
@@ -138,6 +148,10 @@ func joinHooks(a, b *jobs.Hooks) *jobs.Hooks {
 		ScheduledFunc: func(id string, due time.Time) {
 			call2(a.ScheduledFunc, id, due)
 			call2(b.ScheduledFunc, id, due)
+		},
+		ReconciledFunc: func(reason string) {
+			call(a.ReconciledFunc, reason)
+			call(b.ReconciledFunc, reason)
 		},
 	}
 }

@@ -32,6 +32,7 @@ type Metrics struct {
 	downloads     *prometheus.HistogramVec
 	limiterWaits  *prometheus.CounterVec
 	limiterWaited *prometheus.CounterVec
+	reconciled    *prometheus.CounterVec
 }
 
 // New registers kiemv's metrics, the records-by-state gauge read from recs, Asynq's
@@ -58,9 +59,12 @@ func New(recs *store.Records, insp *asynq.Inspector) *Metrics {
 			Help: "Calls held back by kiemv's shared rate limiter, by limit (create, record-info)."}, []string{"limit"}),
 		limiterWaited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_limiter_wait_seconds_total",
 			Help: "Time the shared rate limiter asked callers to wait, by limit."}, []string{"limit"}),
+		reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_reconciled_total",
+			Help: "Records whose task was lost, acted on by this worker's reconciler, by reason (missing, archived, completed: queued again; budget_spent, requeues_spent: ended)."},
+			[]string{"reason"}),
 	}
 	m.reg.MustRegister(m.kieCalls, m.kieSeconds, m.polls, m.stateChanges, m.downloadBytes, m.downloads,
-		m.limiterWaits, m.limiterWaited,
+		m.limiterWaits, m.limiterWaited, m.reconciled,
 		&recordsCollector{recs: recs},
 		uncheckedCollector{asynqmetrics.NewQueueMetricsCollector(insp)},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -70,8 +74,9 @@ func New(recs *store.Records, insp *asynq.Inspector) *Metrics {
 // Hooks returns the jobs.Hooks that feed the handler metrics.
 func (m *Metrics) Hooks() *jobs.Hooks {
 	return &jobs.Hooks{
-		PollFunc:  func(outcome string) { m.polls.WithLabelValues(outcome).Inc() },
-		StateFunc: func(_ string, to jobs.State) { m.stateChanges.WithLabelValues(string(to)).Inc() },
+		PollFunc:       func(outcome string) { m.polls.WithLabelValues(outcome).Inc() },
+		StateFunc:      func(_ string, to jobs.State) { m.stateChanges.WithLabelValues(string(to)).Inc() },
+		ReconciledFunc: func(reason string) { m.reconciled.WithLabelValues(reason).Inc() },
 		DownloadFunc: func(n int64, d time.Duration, err error) {
 			result := "ok"
 			if err != nil {
