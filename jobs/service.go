@@ -52,8 +52,9 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 	}
 	key := AudioKey(req.AudioID, req.Author, req.Domain)
 	deadline := time.Now().Add(claimTTL)
+	var token string
 	for {
-		existing, ok, err := s.Store.ReserveAudio(ctx, key, claimTTL)
+		existing, tok, err := s.Store.ReserveAudio(ctx, key, claimTTL)
 		if err != nil {
 			return nil, false, fmt.Errorf("reserve audio %s: %w", req.AudioID, err)
 		}
@@ -61,7 +62,8 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 			rec, _, err := s.Track(ctx, existing, 0)
 			return rec, false, err
 		}
-		if ok {
+		if tok != "" {
+			token = tok
 			break
 		}
 		if time.Now().After(deadline) {
@@ -73,14 +75,17 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 	}
 	id, existed, err := s.create(ctx, req)
 	if err != nil {
-		if rerr := s.Store.ReleaseAudio(context.WithoutCancel(ctx), key); rerr != nil {
+		if rerr := s.Store.ReleaseAudio(context.WithoutCancel(ctx), key, token); rerr != nil {
 			s.log().Warn("audio claim not released; it lapses by itself", "audio_id", req.AudioID, "after", claimTTL, "error", rerr)
 		}
 		return nil, false, err
 	}
-	if err := s.Store.BindAudio(ctx, key, id); err != nil {
+	bound, err := s.Store.BindAudio(ctx, key, id)
+	if err != nil {
 		return nil, false, fmt.Errorf("KIE created mp4 task %s but kiemv could not save it (%v); run `kiemv track %s`", id, err, id)
 	}
+	existed = existed || bound != id
+	id = bound
 	rec, _, err = s.follow(ctx, &Record{TaskID: id, MusicTaskID: req.MusicTaskID, AudioID: req.AudioID}, s.FirstPoll)
 	return rec, err == nil && !existed, err // a KIE duplicate was submitted before, elsewhere
 }
