@@ -23,14 +23,27 @@ type Store interface {
 	Update(ctx context.Context, id string, ch Change) (*Record, error)
 	// List returns up to limit records, newest first; state "" means every state.
 	List(ctx context.Context, state State, limit int) ([]*Record, error)
-	// ReserveAudio claims the right to create the MP4 task for an audio key. If a task was
-	// already created for it, it returns that task's id. If another caller holds a live
-	// claim, ok is false and existing is "". The claim lapses after ttl.
-	ReserveAudio(ctx context.Context, key string, ttl time.Duration) (existing string, ok bool, err error)
-	// BindAudio records that the MP4 task id was created for key, for good.
-	BindAudio(ctx context.Context, key, id string) error
-	// ReleaseAudio drops a claim whose create failed, so that a later submit may try again.
-	ReleaseAudio(ctx context.Context, key string) error
+	// ReserveAudio claims the right to create the MP4 task of an audio key (see AudioKey) for
+	// ttl. If a task is bound to the key, it returns that task's id as existing. If another
+	// caller holds a live claim, existing and token are both "": wait and ask again. Otherwise
+	// token is a new random owner token naming this claim: its holder keeps the claim alive
+	// with RenewAudio while it creates, then calls BindAudio, or ReleaseAudio if the create
+	// failed. A claim that is not renewed lapses after ttl, so a crashed holder blocks the key
+	// for ttl at most.
+	ReserveAudio(ctx context.Context, key string, ttl time.Duration) (existing, token string, err error)
+	// RenewAudio extends the claim token holds on key to ttl from now, and reports whether it
+	// did. It reports false and changes nothing when key holds anything else: no claim (it
+	// lapsed), another caller's claim, or a bound task.
+	RenewAudio(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
+	// BindAudio records, for good, that MP4 task id was created for key: it replaces any
+	// claim (the caller's own, or another caller's that took the key over after the caller's
+	// lapsed: a task that exists outranks every claim, and that caller's next RenewAudio fails)
+	// and a missing key. It never replaces a task id already bound: then it leaves it and
+	// returns it, and the caller follows that task. bound is the id key holds afterwards.
+	BindAudio(ctx context.Context, key, id string) (bound string, err error)
+	// ReleaseAudio drops the claim token holds on key after a failed create, so that a later
+	// submit may try again. Anything else (another caller's claim, a bound task) is left alone.
+	ReleaseAudio(ctx context.Context, key, token string) error
 }
 
 // Files is the download directory. store.Dir implements it.

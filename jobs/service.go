@@ -28,7 +28,9 @@ type Service struct {
 	// for it, and Wake moves a scheduled poll to now. Nil means none of that is available:
 	// Wake then enqueues a poll only when there is none. An *asynq.Inspector fits.
 	Tasks Tasks
-	Log   *slog.Logger // default slog.Default()
+	// ClaimTTL is how long an audio claim lives unless renewed (0: DefaultClaimTTL).
+	ClaimTTL time.Duration
+	Log      *slog.Logger // default slog.Default()
 }
 
 // AudioKey names the MP4 video of one audio with one author and domain: a second submit of
@@ -38,70 +40,69 @@ func AudioKey(audioID, author, domain string) string {
 	return audioID + ":" + hex.EncodeToString(sum[:8])
 }
 
-// claimTTL bounds how long a submit may hold an audio claim while it talks to KIE.
-const claimTTL = 2 * time.Minute
-
 // createAttempts bounds how often submit tries a create that failed transiently.
 const createAttempts = 5
 
 // Submit creates the MP4 task at KIE (at most once per audio key) and follows it. When the
-// audio was submitted before, it returns the existing record and created is false.
+// audio was submitted before, by this process or another, at any time, it returns the existing
+// record and created is false; while another submit of it is creating its task, it waits for
+// that task.
 func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, created bool, err error) {
 	if err := req.Validate(); err != nil {
 		return nil, false, err
 	}
 	key := AudioKey(req.AudioID, req.Author, req.Domain)
-	deadline := time.Now().Add(claimTTL)
+	ttl := s.claimTTL()
+	logged := false
 	for {
-		existing, ok, err := s.Store.ReserveAudio(ctx, key, claimTTL)
+		existing, token, err := s.awaitClaim(ctx, key, req.AudioID, ttl, &logged)
 		if err != nil {
-			return nil, false, fmt.Errorf("reserve audio %s: %w", req.AudioID, err)
+			return nil, false, err
 		}
 		if existing != "" {
 			rec, _, err := s.Track(ctx, existing, 0)
 			return rec, false, err
 		}
-		if ok {
-			break
+		id, existed, err := s.createClaimed(ctx, req, key, token, ttl)
+		if errors.Is(err, errClaimLost) {
+			continue // follow, or wait for, whoever has the key now
 		}
-		if time.Now().After(deadline) {
-			return nil, false, fmt.Errorf("another submit of audio %s has been creating its video for over %v; try again later", req.AudioID, claimTTL)
-		}
-		if err := Sleep(ctx, 250*time.Millisecond); err != nil {
+		if err != nil {
 			return nil, false, err
 		}
+		rec, _, err = s.follow(ctx, &Record{TaskID: id, MusicTaskID: req.MusicTaskID, AudioID: req.AudioID}, s.FirstPoll)
+		return rec, err == nil && !existed, err // existed: made before, by KIE's word or another submit
 	}
-	id, existed, err := s.create(ctx, req)
-	if err != nil {
-		if rerr := s.Store.ReleaseAudio(context.WithoutCancel(ctx), key); rerr != nil {
-			s.log().Warn("audio claim not released; it lapses by itself", "audio_id", req.AudioID, "after", claimTTL, "error", rerr)
-		}
-		return nil, false, err
-	}
-	if err := s.Store.BindAudio(ctx, key, id); err != nil {
-		return nil, false, fmt.Errorf("KIE created mp4 task %s but kiemv could not save it (%v); run `kiemv track %s`", id, err, id)
-	}
-	rec, _, err = s.follow(ctx, &Record{TaskID: id, MusicTaskID: req.MusicTaskID, AudioID: req.AudioID}, s.FirstPoll)
-	return rec, err == nil && !existed, err // a KIE duplicate was submitted before, elsewhere
 }
 
 // create calls KIE's create endpoint within the shared limit, retrying rate limits and
-// transient errors a few times. A duplicate that names the existing task counts as success,
-// with existed true.
-func (s *Service) create(ctx context.Context, req SubmitRequest) (id string, existed bool, err error) {
+// transient errors a few times, while c keeps the audio claim alive. A duplicate that names
+// the existing task counts as success, with existed true. It returns errClaimLost, without
+// asking KIE, once the claim has passed to another submit, and when KIE says the video exists
+// without its id while the claim is no longer this submit's.
+func (s *Service) create(ctx context.Context, req SubmitRequest, c *claim) (id string, existed bool, err error) {
 	kreq := kie.CreateRequest{TaskID: req.MusicTaskID, AudioID: req.AudioID, CallBackURL: req.CallbackURL,
 		Author: req.Author, DomainName: req.Domain}
+	lostOr := func(err error) error {
+		if c.lost() {
+			return errClaimLost
+		}
+		return err
+	}
 	var last error
 	for attempt := 0; attempt < createAttempts; {
-		wait, err := s.Limiter.Allow(ctx, LimitCreate)
+		wait, err := s.Limiter.Allow(c.ctx, LimitCreate)
 		if err != nil {
-			return "", false, fmt.Errorf("create limiter: %w", err)
+			return "", false, lostOr(fmt.Errorf("create limiter: %w", err))
 		}
 		if wait > 0 {
-			if err := Sleep(ctx, wait); err != nil {
-				return "", false, err
+			if err := Sleep(c.ctx, wait); err != nil {
+				return "", false, lostOr(err)
 			}
 			continue
+		}
+		if c.lost() {
+			return "", false, errClaimLost
 		}
 		id, err := s.KIE.CreateVideo(ctx, kreq)
 		var apiErr *kie.APIError
@@ -112,6 +113,9 @@ func (s *Service) create(ctx context.Context, req SubmitRequest) (id string, exi
 			if apiErr.ExistingTaskID != "" {
 				return apiErr.ExistingTaskID, true, nil
 			}
+			if !c.held(ctx) { // another submit took the key over: it made the video, or binds it
+				return "", false, errClaimLost
+			}
 			return "", false, fmt.Errorf("KIE already has an MP4 for audio %s (%v) but did not say its id; find it and run `kiemv track <mp4 task id>`", req.AudioID, err)
 		case kie.IsRateLimited(err): // refused, not queued: wait and send again (not counted)
 			last = err
@@ -119,14 +123,14 @@ func (s *Service) create(ctx context.Context, req SubmitRequest) (id string, exi
 			if d <= 0 {
 				d = time.Second
 			}
-			if err := Sleep(ctx, jitter(d, 0.2)); err != nil {
-				return "", false, err
+			if err := Sleep(c.ctx, jitter(d, 0.2)); err != nil {
+				return "", false, lostOr(err)
 			}
 		case kie.IsTemporary(err) && ctx.Err() == nil:
 			last = err
 			attempt++
-			if err := Sleep(ctx, jitter(time.Duration(attempt)*time.Second, 0.25)); err != nil {
-				return "", false, err
+			if err := Sleep(c.ctx, jitter(time.Duration(attempt)*time.Second, 0.25)); err != nil {
+				return "", false, lostOr(err)
 			}
 		default:
 			return "", false, fmt.Errorf("create the video of audio %s: %w", req.AudioID, err)

@@ -31,34 +31,34 @@ func TestAudioReserveBindRelease(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newRecords(t)
 	key := jobs.AudioKey("au_1", "", "")
-	existing, ok, err := s.ReserveAudio(ctx, key, time.Minute)
-	if err != nil || !ok || existing != "" {
-		t.Fatalf("first Reserve = %q, %v, %v; want \"\", true", existing, ok, err)
+	existing, token, err := s.ReserveAudio(ctx, key, time.Minute)
+	if err != nil || token == "" || existing != "" {
+		t.Fatalf("first Reserve = %q, %q, %v; want \"\", a token", existing, token, err)
 	}
-	if existing, ok, err = s.ReserveAudio(ctx, key, time.Minute); err != nil || ok || existing != "" {
-		t.Fatalf("Reserve while claimed = %q, %v, %v; want \"\", false", existing, ok, err)
+	if existing, other, err := s.ReserveAudio(ctx, key, time.Minute); err != nil || other != "" || existing != "" {
+		t.Fatalf("Reserve while claimed = %q, %q, %v; want \"\", no token", existing, other, err)
 	}
 	// A failed create releases the claim; the next caller gets it.
-	if err := s.ReleaseAudio(ctx, key); err != nil {
+	if err := s.ReleaseAudio(ctx, key, token); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err = s.ReserveAudio(ctx, key, time.Minute); err != nil || !ok {
-		t.Fatalf("Reserve after release = %v, %v; want true", ok, err)
+	if _, token, err = s.ReserveAudio(ctx, key, time.Minute); err != nil || token == "" {
+		t.Fatalf("Reserve after release = %q, %v; want a token", token, err)
 	}
-	if err := s.BindAudio(ctx, key, "mp4_done"); err != nil {
-		t.Fatal(err)
+	if bound, err := s.BindAudio(ctx, key, "mp4_done"); err != nil || bound != "mp4_done" {
+		t.Fatalf("BindAudio = %q, %v", bound, err)
 	}
-	if existing, ok, err = s.ReserveAudio(ctx, key, time.Minute); err != nil || ok || existing != "mp4_done" {
-		t.Fatalf("Reserve after bind = %q, %v, %v; want mp4_done, false", existing, ok, err)
+	if existing, other, err := s.ReserveAudio(ctx, key, time.Minute); err != nil || other != "" || existing != "mp4_done" {
+		t.Fatalf("Reserve after bind = %q, %q, %v; want mp4_done, no token", existing, other, err)
 	}
 	// Release never drops a bound task.
-	if err := s.ReleaseAudio(ctx, key); err != nil {
+	if err := s.ReleaseAudio(ctx, key, token); err != nil {
 		t.Fatal(err)
 	}
 	if existing, _, _ = s.ReserveAudio(ctx, key, time.Minute); existing != "mp4_done" {
 		t.Errorf("Release dropped the binding: %q", existing)
 	}
-	if err := s.BindAudio(ctx, key, "../x"); err == nil {
+	if _, err := s.BindAudio(ctx, key, "../x"); err == nil {
 		t.Error("BindAudio accepted a bad task id")
 	}
 	if _, _, err := s.ReserveAudio(ctx, "", time.Minute); err == nil {
@@ -73,15 +73,15 @@ func TestAudioClaimLapses(t *testing.T) {
 	ctx := context.Background()
 	s, rdb, ns := newRecords(t)
 	key := jobs.AudioKey("au_lapse", "", "")
-	if _, ok, err := s.ReserveAudio(ctx, key, 50*time.Millisecond); err != nil || !ok {
-		t.Fatalf("Reserve = %v, %v", ok, err)
+	if _, token, err := s.ReserveAudio(ctx, key, 50*time.Millisecond); err != nil || token == "" {
+		t.Fatalf("Reserve = %q, %v", token, err)
 	}
 	storetest.Elapse(t, rdb, 100*time.Millisecond)
-	if _, ok, err := s.ReserveAudio(ctx, key, time.Minute); err != nil || !ok {
-		t.Fatalf("Reserve after the claim lapsed = %v, %v; want true", ok, err)
+	if _, token, err := s.ReserveAudio(ctx, key, time.Minute); err != nil || token == "" {
+		t.Fatalf("Reserve after the claim lapsed = %q, %v; want a token", token, err)
 	}
 	// A bound key never lapses.
-	if err := s.BindAudio(ctx, key, "mp4_kept"); err != nil {
+	if _, err := s.BindAudio(ctx, key, "mp4_kept"); err != nil {
 		t.Fatal(err)
 	}
 	if ttl, err := rdb.PTTL(ctx, ns+":audio:"+key).Result(); err != nil || ttl != -1 {
@@ -98,11 +98,11 @@ func TestAudioConcurrentReserve(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 10 {
 			wg.Go(func() {
-				existing, ok, err := s.ReserveAudio(ctx, key, time.Minute)
+				existing, token, err := s.ReserveAudio(ctx, key, time.Minute)
 				if err != nil || existing != "" {
 					t.Errorf("Reserve = %q, %v", existing, err)
 				}
-				if ok {
+				if token != "" {
 					winners.Add(1)
 				}
 			})
@@ -111,5 +111,49 @@ func TestAudioConcurrentReserve(t *testing.T) {
 		if n := winners.Load(); n != 1 {
 			t.Errorf("round %d: %d reservers got the claim; want exactly 1", round, n)
 		}
+	}
+}
+
+// TestAudioClaimTokens covers what only Records can be asked: the owner token in Redis, bad
+// tokens and ttls, and the tokenless claim marker older versions wrote.
+func TestAudioClaimTokens(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, ns := newRecords(t)
+	key := jobs.AudioKey("au_tok", "", "")
+	_, token, err := s.ReserveAudio(ctx, key, time.Minute)
+	if err != nil || len(token) < 16 {
+		t.Fatalf("Reserve = %q, %v; want a random token", token, err)
+	}
+	if v, err := rdb.Get(ctx, ns+":audio:"+key).Result(); err != nil || v != "(creating:"+token+")" {
+		t.Errorf("claim value %q, %v", v, err)
+	}
+	for _, bad := range []string{"", "(creating)", "x)"} {
+		if _, err := s.RenewAudio(ctx, key, bad, time.Minute); err == nil {
+			t.Errorf("RenewAudio accepted token %q", bad)
+		}
+		if err := s.ReleaseAudio(ctx, key, bad); err == nil {
+			t.Errorf("ReleaseAudio accepted token %q", bad)
+		}
+	}
+	if _, err := s.RenewAudio(ctx, key, token, 0); err == nil {
+		t.Error("RenewAudio accepted a zero ttl")
+	}
+	// A claim written by an older kiemv is someone else's: it blocks, cannot be renewed or
+	// released with a token, lapses, and gives way to a task.
+	old := jobs.AudioKey("au_old", "", "")
+	if err := rdb.Set(ctx, ns+":audio:"+old, "(creating)", 100*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if existing, other, err := s.ReserveAudio(ctx, old, time.Minute); err != nil || existing != "" || other != "" {
+		t.Errorf("Reserve of an old claim = %q, %q, %v; want blocked", existing, other, err)
+	}
+	if ok, err := s.RenewAudio(ctx, old, token, time.Minute); err != nil || ok {
+		t.Errorf("RenewAudio of an old claim = %v, %v", ok, err)
+	}
+	if bound, err := s.BindAudio(ctx, old, "mp4_over_old"); err != nil || bound != "mp4_over_old" {
+		t.Errorf("BindAudio over an old claim = %q, %v", bound, err)
+	}
+	if ttl, err := rdb.PTTL(ctx, ns+":audio:"+old).Result(); err != nil || ttl != -1 {
+		t.Errorf("key bound over a claim has ttl %v, %v; want none (-1)", ttl, err)
 	}
 }

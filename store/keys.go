@@ -12,7 +12,7 @@ const DefaultNamespace = "kiemv"
 //
 //	<ns>:rec:<id>                    hash: one record (Records)
 //	<ns>:state:<state>               sorted set: ids by creation time in unix ms (Records)
-//	<ns>:audio:<audio key>           string: claim marker or MP4 task id (Records.ReserveAudio)
+//	<ns>:audio:<audio key>           string: claim "(creating:<token>)" or MP4 task id (Records)
 //	<ns>:rl:<limit>                  string: GCRA theoretical arrival time (Limiter)
 //	<ns>:rl:<limit>:held:<holder>    string: the call booked for holder (Limiter.Reserve)
 //	<ns>:cb:<task id>:<stamp>        string: a callback already acted on (ReplayGuard)

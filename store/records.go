@@ -23,7 +23,7 @@ import (
 //
 //	<ns>:rec:<id>      hash of the record's fields (snake_case names, times in Unix ms)
 //	<ns>:state:<state> sorted set of ids by creation time (Unix ms)
-//	<ns>:audio:<key>   the MP4 task id created for an audio key (see jobs.AudioKey)
+//	<ns>:audio:<key>   a claim on, then the MP4 task id of, an audio key (see audio.go)
 //
 // Every write that touches a record and its state index is one Lua script, so readers never
 // see the two disagree and racing writers never move a record backwards. A Records is safe for
