@@ -32,6 +32,7 @@ func TestKeyNames(t *testing.T) {
 		{k.Held(jobs.LimitRecordInfo, "mp4_1"), "ns1:rl:record-info:held:mp4_1"},
 		{k.Callback("mp4_1", "1700000000"), "ns1:cb:mp4_1:1700000000"},
 		{d.Callback("mp4_1", "1700000000"), "kiemv:cb:mp4_1:1700000000"},
+		{k.Lock("reconcile"), "ns1:lock:reconcile"},
 	} {
 		if c.got != c.want {
 			t.Errorf("key %q; want %q", c.got, c.want)
