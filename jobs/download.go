@@ -251,7 +251,8 @@ func (a *downloadAttempt) onError(ctx context.Context, id string, err error) err
 		a.removePart(id)
 		return fmt.Errorf("download of mp4 task %s refused: %w: %w", id, err, asynq.SkipRetry) // the text of msg
 	case lastAttempt(ctx):
-		msg := fmt.Sprintf("download of mp4 task %s gave up after %d attempts, the last: %v; the partial file is kept; run `kiemv retry %s`", id, DownloadMaxRetry+1, err, id)
+		n, _ := asynq.GetRetryCount(ctx) // known: lastAttempt checked it
+		msg := fmt.Sprintf("download of mp4 task %s gave up after %d attempts, the last: %v; run `kiemv retry %s` to try again", id, n+1, err, id)
 		rec, cerr := a.change(ctx, id, Change{To: StateFailed, Error: msg})
 		return cmp.Or(cerr, ended(rec, msg))
 	}

@@ -161,10 +161,14 @@ func TestWorkerLastDownloadAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := e.waitFor(id, 10*time.Second, terminal)
-	if rec.State != jobs.StateFailed || !strings.Contains(rec.Error, "partial file is kept") {
+	if rec.State != jobs.StateFailed || !strings.Contains(rec.Error, "gave up after 1 attempts") || !strings.Contains(rec.Error, "kiemv retry "+id) {
 		t.Errorf("record %+v", rec)
 	}
+	// The handler leaves the part; the reconciler removes it (a terminal record keeps none).
 	if !exists(e.partPath(id)) {
-		t.Error("the partial file was removed; a retry could have resumed it")
+		t.Fatal("the handler removed the partial file")
+	}
+	if res, err := e.reconciler(time.Now()).Sweep(e.ctx); err != nil || res.PartsRemoved != 1 || exists(e.partPath(id)) {
+		t.Errorf("sweep %+v, %v: the failed record's part was not removed", res, err)
 	}
 }
