@@ -1,7 +1,7 @@
 // Package jobs is kiemv's domain and its Asynq glue: the Record of a followed MP4 task, its
 // states, generations and transitions, the task types, the poll and download handlers, the
-// retry policy, the audio claims of submit and the reconciler. It declares the small interfaces it needs (Store, Files, Limiter) and never imports
-// go-redis or urfave/cli.
+// retry policy, the audio claims of submit and the reconciler. It declares the small
+// interfaces it needs (Store, Files, Limiter…) and never imports go-redis or urfave/cli.
 package jobs
 
 import (
