@@ -105,23 +105,25 @@ func TestStaleDownloadChangesNothingAfterCancelAndRetry(t *testing.T) {
 }
 
 // An archived dl:<id> task blocked the TaskID, so after cancel and retry the poller believed
-// the new download queued when none was, and the record stayed ready for good.
+// the new download queued when none was, and the record stayed ready for good. The download
+// was running during the cancel (so it could not be deleted) and Asynq archived it after.
 func TestArchivedDownloadDoesNotBlockTheNextGeneration(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, kiesim.Config{})
 	id := e.simTask("mp4_arch", kiesim.Fate{})
 	e.record(id, jobs.StateDownloading, time.Time{}, e.fileURL(id))
-	if _, err := e.client.Enqueue(jobs.NewDownloadTask(id, 1, e.q, time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.insp.ArchiveTask(e.q.Download, jobs.DownloadTaskID(id, 1)); err != nil {
-		t.Fatal(err)
-	}
 	svc := e.service()
 	if _, err := svc.Cancel(e.ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Retry(e.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// The attempt that ran during the cancel, archived when it ended.
+	if _, err := e.client.Enqueue(jobs.NewDownloadTask(id, 1, e.q, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.insp.ArchiveTask(e.q.Download, jobs.DownloadTaskID(id, 1)); err != nil {
 		t.Fatal(err)
 	}
 	e.startWorker(e.poller(), e.downloader())
