@@ -14,21 +14,31 @@ import (
 // Track, the callback's Wake and the reconciler all go through ensureLive.
 
 // taskOf returns the task the current generation of rec needs (a poll while pending, a
-// download while ready or downloading), its queue and its TaskID; nil for an ended record.
-func (s *Service) taskOf(rec *Record, delay time.Duration) (task *asynq.Task, queue, taskID string) {
-	id, gen := rec.TaskID, rec.Generation
+// download while ready or downloading); nil for an ended record.
+func (s *Service) taskOf(rec *Record, delay time.Duration) *asynq.Task {
 	switch rec.State {
 	case StatePending:
-		return NewPollTask(id, gen, s.Queues, delay), s.Queues.Poll, PollTaskID(id, gen)
+		return NewPollTask(rec.TaskID, rec.Generation, s.Queues, delay)
 	case StateReady, StateDownloading:
-		return NewDownloadTask(id, gen, s.Queues, time.Hour), s.Queues.Download, DownloadTaskID(id, gen)
+		return NewDownloadTask(rec.TaskID, rec.Generation, s.Queues, time.Hour)
 	}
-	return nil, "", ""
+	return nil
+}
+
+// taskIDOf returns the queue and TaskID of the task rec's generation needs ("" when it ended).
+func (s *Service) taskIDOf(rec *Record) (queue, taskID string) {
+	switch rec.State {
+	case StatePending:
+		return s.Queues.Poll, PollTaskID(rec.TaskID, rec.Generation)
+	case StateReady, StateDownloading:
+		return s.Queues.Download, DownloadTaskID(rec.TaskID, rec.Generation)
+	}
+	return "", ""
 }
 
 // enqueue queues the task of rec's generation; one queued already is fine.
 func (s *Service) enqueue(ctx context.Context, rec *Record, delay time.Duration) error {
-	task, _, _ := s.taskOf(rec, delay)
+	task := s.taskOf(rec, delay)
 	if task == nil {
 		return nil
 	}
@@ -45,7 +55,7 @@ func (s *Service) enqueue(ctx context.Context, rec *Record, delay time.Duration)
 // is stale) and its task, due now. requeue counts it in Record.Requeued (the reconciler).
 // Without Tasks, a missing task is simply queued again.
 func (s *Service) ensureLive(ctx context.Context, rec *Record, requeue bool) (*Record, error) {
-	_, queue, taskID := s.taskOf(rec, 0)
+	queue, taskID := s.taskIDOf(rec)
 	if queue == "" {
 		return rec, nil
 	}

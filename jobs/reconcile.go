@@ -148,7 +148,7 @@ func (r *Reconciler) check(ctx context.Context, cfg ReconcileConfig, amb ambient
 		if rec.State != st || now.Sub(rec.UpdatedAt) < cfg.Grace {
 			continue // moved on since the index was read, or changing right now
 		}
-		_, q, taskID := r.Service.taskOf(rec, 0)
+		q, taskID := r.Service.taskIDOf(rec)
 		due, taskIDs, queue = append(due, rec), append(taskIDs, taskID), q
 	}
 	if len(due) == 0 {
