@@ -156,15 +156,22 @@ func TestQueuesAndTaskIDs(t *testing.T) {
 	if q.Poll != "ns1:poll" || q.Download != "ns1:download" {
 		t.Errorf("QueuesFor = %+v", q)
 	}
-	if jobs.PollTaskID("x", 1) != "poll:x:1" || jobs.DownloadTaskID("x", 7) != "dl:x:7" {
+	if jobs.PollTaskID("x", 1) != "poll:x" || jobs.DownloadTaskID("x", 1) != "dl:x" || jobs.PollTaskID("x", 2) != "poll:x:2" || jobs.DownloadTaskID("x", 7) != "dl:x:7" {
 		t.Error("task ids")
 	}
-	for _, task := range []interface {
-		Type() string
-		Payload() []byte
-	}{jobs.NewPollTask("mp4_a", 2, q, 0), jobs.NewDownloadTask("mp4_a", 2, q, 0)} {
-		if string(task.Payload()) != `{"id":"mp4_a","gen":2}` {
-			t.Errorf("%s payload = %s; it must carry the id, the generation and nothing else", task.Type(), task.Payload())
+	for _, c := range []struct {
+		task interface {
+			Type() string
+			Payload() []byte
+		}
+		want string
+	}{
+		{jobs.NewPollTask("mp4_a", 2, q, 0), `{"id":"mp4_a","gen":2}`},
+		{jobs.NewDownloadTask("mp4_a", 2, q, 0), `{"id":"mp4_a","gen":2}`},
+		{jobs.NewPollTask("mp4_a", 1, q, 0), `{"id":"mp4_a"}`}, // the first generation is implied
+	} {
+		if string(c.task.Payload()) != c.want {
+			t.Errorf("%s payload = %s, want %s: it must carry the id, the generation and nothing else", c.task.Type(), c.task.Payload(), c.want)
 		}
 	}
 }
