@@ -118,29 +118,12 @@ func (s *Records) List(ctx context.Context, state jobs.State, limit int) ([]*job
 			return nil, fmt.Errorf("list records: %w", err)
 		}
 	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.keys.Record(id))
-		}
-		return nil
-	})
+	recs, err := s.getMany(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
-	out := make([]*jobs.Record, 0, len(ids))
-	for i, cmd := range cmds {
-		h := cmd.Val()
-		if len(h) == 0 {
-			continue // deleted since the index was read
-		}
-		rec, err := decodeRecord(ids[i], h)
-		if err != nil {
-			return nil, fmt.Errorf("list records: %w", err)
-		}
+	out := recs[:0]
+	for _, rec := range recs {
 		if state != "" && rec.State != state {
 			continue // moved on since the index was read
 		}
