@@ -57,6 +57,7 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	key := req.TaskID + "\x00" + req.AudioID
 	if existing, dup := s.byRequest[key]; dup {
+		s.stats.Duplicates[req.AudioID]++
 		s.mu.Unlock()
 		var data any
 		if s.cfg.DuplicateWithID {

@@ -86,7 +86,7 @@ func TestDuplicate(t *testing.T) {
 			t.Errorf("withID=%v: data %s, want %s", withID, r.Data, want)
 		}
 		h.create("other-music", "dup") // another music task: a new video
-		if st := h.sim.Stats(); st.Creates["dup"] != 2 || st.CreateCalls != 3 {
+		if st := h.sim.Stats(); st.Creates["dup"] != 2 || st.Duplicates["dup"] != 1 || st.CreateCalls != 3 {
 			t.Errorf("stats %+v", st)
 		}
 	}

@@ -8,6 +8,9 @@ type Stats struct {
 	CreateCalls int
 	// Creates counts accepted creates (new tasks) per audioId; a 409 duplicate does not count.
 	Creates map[string]int
+	// Duplicates counts creates refused with 409 (the video of that music task and audioId
+	// exists) per audioId: a client that asked KIE to create one video twice.
+	Duplicates map[string]int
 	// RateLimited counts creates refused by the create rate limit (not injected Fault429s).
 	RateLimited int
 	// Polls counts record-info calls per requested task id, faulted and refused ones included.
@@ -38,6 +41,7 @@ type Stats struct {
 func newStats() Stats {
 	return Stats{
 		Creates:     map[string]int{},
+		Duplicates:  map[string]int{},
 		Polls:       map[string]int{},
 		PollFaults:  map[string]int{},
 		Downloads:   map[string]int{},
@@ -52,6 +56,7 @@ func (s *Sim) Stats() Stats {
 	defer s.mu.Unlock()
 	c := s.stats
 	c.Creates = maps.Clone(s.stats.Creates)
+	c.Duplicates = maps.Clone(s.stats.Duplicates)
 	c.Polls = maps.Clone(s.stats.Polls)
 	c.PollFaults = maps.Clone(s.stats.PollFaults)
 	c.Downloads = maps.Clone(s.stats.Downloads)
