@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"net/url"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/kiemv/kiemv/jobs/kie"
@@ -45,8 +46,8 @@ func (e *FieldError) Error() string { return e.Err.Error() }
 func (e *FieldError) Unwrap() []error { return []error{e.Err, ErrBadID} }
 
 // Validate checks a request before anything is sent anywhere, and is the one place its rules
-// live: both ids pass ValidateID, author and domain fit KIE's limit (kie.LabelFits, at most
-// kie.MaxLabelLen characters), and a callback URL is an absolute http(s) URL with a host. The
+// live: both ids pass ValidateID, author and domain are printable UTF-8 within KIE's limit
+// (kie.LabelFits, at most kie.MaxLabelLen characters), and a callback URL is an absolute http(s) URL with a host. The
 // first field refused is returned as a *FieldError.
 func (r SubmitRequest) Validate() error {
 	for _, f := range []struct {
@@ -65,12 +66,27 @@ func (r SubmitRequest) Validate() error {
 			return &FieldError{Field: f.field, Value: f.value, Err: fmt.Errorf("%s is %d characters; KIE allows at most %d",
 				f.field, utf8.RuneCountInString(f.value), kie.MaxLabelLen)}
 		}
+		if i, ok := printable(f.value); !ok {
+			return &FieldError{Field: f.field, Value: f.value, Err: fmt.Errorf(
+				"%s has a control character or invalid UTF-8 at byte %d; use printable text (it is drawn on the video)", f.field, i)}
+		}
 	}
 	if u := r.CallbackURL; u != "" && !isHTTPURL(u) {
 		return &FieldError{Field: FieldCallbackURL, Value: u, Err: fmt.Errorf(
 			"callback URL %q is not an absolute http(s) URL, such as https://hooks.example.org/kie/mp4", u)}
 	}
 	return nil
+}
+
+// printable reports whether s is valid UTF-8 made of printable characters and plain spaces;
+// when not, it returns the byte offset of the first offender.
+func printable(s string) (int, bool) {
+	for i, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return i, false
+		}
+	}
+	return 0, true
 }
 
 // isHTTPURL reports whether s is an absolute http or https URL with a host.

@@ -25,6 +25,10 @@ func TestSubmitRequestValidate(t *testing.T) {
 		{jobs.SubmitRequest{MusicTaskID: "m", AudioID: strings.Repeat("a", 129)}, jobs.FieldAudioID, strings.Repeat("a", 129), "128"},
 		{jobs.SubmitRequest{MusicTaskID: "m", AudioID: "a", Author: long}, jobs.FieldAuthor, long, "author is 51 characters; KIE allows at most 50"},
 		{jobs.SubmitRequest{MusicTaskID: "m", AudioID: "a", Domain: long}, jobs.FieldDomain, long, "domain is 51 characters"},
+		{jobs.SubmitRequest{MusicTaskID: "m", AudioID: "a", Author: "Ann\x07"}, jobs.FieldAuthor, "Ann\x07", "control character or invalid UTF-8 at byte 3"},
+		{jobs.SubmitRequest{MusicTaskID: "m", AudioID: "a", Author: "line\nbreak"}, jobs.FieldAuthor, "line\nbreak", "at byte 4"},
+		{jobs.SubmitRequest{MusicTaskID: "m", AudioID: "a", Domain: "bad\xffutf8"}, jobs.FieldDomain, "bad\xffutf8", "domain has a control character or invalid UTF-8 at byte 3"},
+		{jobs.SubmitRequest{MusicTaskID: "m", AudioID: "a", Domain: "zero\u200bwidth"}, jobs.FieldDomain, "zero\u200bwidth", "at byte 4"},
 		{jobs.SubmitRequest{MusicTaskID: "m", AudioID: "a", CallbackURL: "hooks.example.org/kie"}, jobs.FieldCallbackURL, "hooks.example.org/kie", "not an absolute http(s) URL"},
 		{jobs.SubmitRequest{MusicTaskID: "m", AudioID: "a", CallbackURL: "ftp://hooks.example.org/kie"}, jobs.FieldCallbackURL, "ftp://hooks.example.org/kie", "callback URL"},
 		{jobs.SubmitRequest{MusicTaskID: "m", AudioID: "a", CallbackURL: "https:///kie"}, jobs.FieldCallbackURL, "https:///kie", "callback URL"},
@@ -41,6 +45,7 @@ func TestSubmitRequestValidate(t *testing.T) {
 	}
 	for _, ok := range []jobs.SubmitRequest{
 		{MusicTaskID: "m", AudioID: "a", Author: strings.Repeat("é", 50), Domain: strings.Repeat("d", 50)},
+		{MusicTaskID: "m", AudioID: "a", Author: "Zoë & the Bänd — 東京 ♪", Domain: "example.org"},
 		{MusicTaskID: "m", AudioID: "a", CallbackURL: "https://hooks.example.org/kie/mp4"},
 		{MusicTaskID: "m", AudioID: "a", CallbackURL: "http://127.0.0.1:8080/kie"},
 	} {
