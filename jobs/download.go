@@ -153,7 +153,7 @@ func (a *downloadAttempt) download(ctx context.Context, rec *Record) (result, er
 // committed recognises a final file that an attempt renamed into place before it died:
 // files are only renamed after they were verified, so hashing it is enough.
 func (a *downloadAttempt) committed(id string) (result, bool, error) {
-	f, err := os.Open(a.Files.FinalPath(id))
+	f, err := a.Files.OpenFinal(id)
 	if errors.Is(err, os.ErrNotExist) {
 		return result{}, false, nil
 	} else if err != nil {

@@ -58,6 +58,9 @@ type Files interface {
 	RemovePart(id string) error
 	// FinalPath is where the verified file of id lives.
 	FinalPath(id string) string
+	// OpenFinal opens the verified file of id for reading; an error wrapping os.ErrNotExist
+	// when there is none (or the name is not a regular file).
+	OpenFinal(id string) (*os.File, error)
 	// Owner names where the partial files live (machine and directory), as recorded in
 	// Record.PartOwner: a download that moves to other Files starts from byte 0 there.
 	Owner() string

@@ -22,7 +22,7 @@ type Dir struct {
 
 var _ jobs.Files = (*Dir)(nil)
 
-// NewDir returns the download directory at path, creating it (mode 0755) if needed.
+// NewDir returns the download directory at path, creating it (mode 0750) if needed.
 func NewDir(path string) (*Dir, error) {
 	if path == "" {
 		return nil, fmt.Errorf("download directory: no path given")
@@ -31,7 +31,7 @@ func NewDir(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("download directory %s: %w", path, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := os.MkdirAll(abs, 0o750); err != nil {
 		return nil, fmt.Errorf("create download directory: %w", err)
 	}
 	host, err := os.Hostname()
@@ -82,7 +82,7 @@ func (d *Dir) OpenPart(id string) (*os.File, int64, error) {
 	if err := jobs.ValidateID("task id", id); err != nil {
 		return nil, 0, fmt.Errorf("open partial file: %w", err)
 	}
-	f, err := os.OpenFile(d.partPath(id), os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := openPart(d.partPath(id))
 	if err != nil {
 		return nil, 0, fmt.Errorf("open partial file of %s: %w", id, err)
 	}
@@ -96,6 +96,38 @@ func (d *Dir) OpenPart(id string) (*os.File, int64, error) {
 		return nil, 0, fmt.Errorf("open partial file of %s: %w", id, err)
 	}
 	return f, size, nil
+}
+
+// openPart opens path for writing without following a symbolic link: a link planted under the
+// partial file's name (kiemv never makes one) is removed, so that writes can never land in
+// the file it points at.
+func openPart(path string) (*os.File, error) {
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		if fi.Mode()&os.ModeSymlink == 0 {
+			return nil, fmt.Errorf("%s is not a regular file; remove it", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove the symbolic link %s: %w", path, err)
+		}
+		return os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|noFollow, 0o644)
+	}
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|noFollow, 0o644)
+}
+
+// OpenFinal opens the verified file of id for reading. A name that is not a regular file (a
+// symbolic link planted there, say) is not kiemv's file: it reports os.ErrNotExist, and the
+// next Commit replaces the name.
+func (d *Dir) OpenFinal(id string) (*os.File, error) {
+	if err := jobs.ValidateID("task id", id); err != nil {
+		return nil, fmt.Errorf("open file: %w", err)
+	}
+	path := d.finalPath(id)
+	if fi, err := os.Lstat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file: %w", path, os.ErrNotExist)
+	}
+	return os.OpenFile(path, os.O_RDONLY|noFollow, 0)
 }
 
 // Commit fsyncs the partial file of id, renames it to FinalPath(id) (replacing any older

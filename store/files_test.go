@@ -123,3 +123,71 @@ func TestDirRefusesBadIDs(t *testing.T) {
 }
 
 var _ jobs.Files = (*store.Dir)(nil)
+
+// A symbolic link planted under a partial or final name never makes the worker write to,
+// or take for its own, the file it points at (issue 14 §2).
+func TestDirNeverFollowsLinks(t *testing.T) {
+	root := t.TempDir()
+	d, err := store.NewDir(filepath.Join(root, "videos"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(d.Path()); err != nil || fi.Mode().Perm()&0o007 != 0 {
+		t.Errorf("download dir mode %v, %v; want no access for others (0750)", fi.Mode(), err)
+	}
+	target := filepath.Join(root, "precious")
+	if err := os.WriteFile(target, []byte("do not touch"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(d.Path(), "mp4_l.mp4.part")); err != nil {
+		t.Fatal(err)
+	}
+	f, size, err := d.OpenPart("mp4_l")
+	if err != nil {
+		t.Fatalf("OpenPart over a planted link: %v", err)
+	}
+	if _, err := f.WriteString("video bytes"); err != nil {
+		t.Fatal(err)
+	}
+	if size != 0 {
+		t.Errorf("size %d; the link's target was taken for the part", size)
+	}
+	if _, err := d.Commit("mp4_l"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if b, _ := os.ReadFile(target); string(b) != "do not touch" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+	if fi, err := os.Lstat(d.FinalPath("mp4_l")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("final name %v, %v; want a regular file", fi.Mode(), err)
+	}
+
+	// A link under the final name is not a committed file, and a commit replaces it.
+	if err := os.Symlink(target, d.FinalPath("mp4_m")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.OpenFinal("mp4_m"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenFinal of a link = %v; want os.ErrNotExist", err)
+	}
+	pf, _, err := d.OpenPart("mp4_m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf.WriteString("new")
+	if _, err := d.Commit("mp4_m"); err != nil {
+		t.Fatal(err)
+	}
+	pf.Close()
+	if b, _ := os.ReadFile(target); string(b) != "do not touch" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+	if fi, err := os.Lstat(d.FinalPath("mp4_m")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("final name %v, %v; want the committed regular file", fi.Mode(), err)
+	}
+	if f, err := d.OpenFinal("mp4_m"); err != nil {
+		t.Errorf("OpenFinal of the committed file: %v", err)
+	} else {
+		f.Close()
+	}
+}
