@@ -37,6 +37,15 @@ func (s *Service) Wake(ctx context.Context, id string) error {
 	return s.pollNow(ctx, rec)
 }
 
+// Follows reports whether kiemv follows MP4 task id (it has a record of it).
+func (s *Service) Follows(ctx context.Context, id string) (bool, error) {
+	_, err := s.Store.Get(ctx, id)
+	if errors.Is(err, ErrNoRecord) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // pollNow moves the poll task of the pending rec to pending, enqueueing one if there is none
 // (re-adopting the record, as Track does). It waits (until ctx ends) for a poll that is
 // running to finish, then moves the next one.

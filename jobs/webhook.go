@@ -41,12 +41,16 @@ const (
 	CallbackMalformed    = "malformed"          // 400: not JSON, no task id, or a bad task id
 	CallbackBadMethod    = "method_not_allowed" // 405
 	CallbackUnavailable  = "unavailable"        // 200 all the same: Redis failed or was too slow; polling catches up
+	CallbackUnknown      = "unknown"            // 200, nothing done: unsigned, for a task kiemv does not follow
 )
 
 // Waker makes the next poll of a followed MP4 task happen now (or starts following it).
-// *Service implements it with Wake.
+// *Service implements it with Wake and Follows.
 type Waker interface {
 	Wake(ctx context.Context, id string) error
+	// Follows reports whether kiemv follows MP4 task id: an unsigned callback (no Key) may
+	// only wake such a task, never start following one.
+	Follows(ctx context.Context, id string) (bool, error)
 }
 
 // ReplayGuard remembers the callbacks already acted on. store.ReplayGuard implements it.
@@ -69,7 +73,8 @@ type Webhook struct {
 	Waker  Waker
 	Replay ReplayGuard
 	// Key is the webhookHmacKey set in KIE's settings. Nil (or empty) turns verification off:
-	// only for trusted networks.
+	// only for trusted networks, and then a callback only wakes a task kiemv already follows
+	// (anyone could send one: it must not make kiemv follow, poll or store anything new).
 	Key []byte
 	// Budget bounds the replay check and the wake together (default DefaultCallbackBudget).
 	Budget time.Duration
@@ -185,6 +190,16 @@ func (h *delivery) check(hdr http.Header, id string, body []byte) (stamp string,
 // act deduplicates the callback and wakes its task. A callback that could not be acted on is
 // forgotten again, so that a redelivery of it is not taken for a replay.
 func (h *delivery) act(ctx context.Context, id, stamp string, code int) string {
+	if len(h.Key) == 0 { // unsigned: wake only what kiemv follows, before writing anything
+		follows, err := h.Waker.Follows(ctx, id)
+		if err != nil {
+			h.log.Warn("callback: cannot tell whether the task is followed", "task_id", id, "error", err)
+			return CallbackUnavailable
+		}
+		if !follows {
+			return CallbackUnknown
+		}
+	}
 	first, err := h.Replay.FirstSeen(ctx, id, stamp, ReplayTTL)
 	if err != nil {
 		h.log.Warn("callback replay check failed", "task_id", id, "error", err)

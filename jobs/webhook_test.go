@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,11 +22,19 @@ import (
 
 const hookKey = "whk_TEST-SECRET-key"
 
-// fakeWaker counts wakes; err, when set, is returned by each.
+// fakeWaker counts wakes; err, when set, is returned by each. It follows every id but those
+// in unknown.
 type fakeWaker struct {
-	mu    sync.Mutex
-	woken []string
-	err   error
+	mu      sync.Mutex
+	woken   []string
+	err     error
+	unknown map[string]bool
+}
+
+func (f *fakeWaker) Follows(_ context.Context, id string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.unknown[id], nil
 }
 
 func (f *fakeWaker) Wake(_ context.Context, id string) error {
@@ -276,6 +285,27 @@ func TestWebhookInsecure(t *testing.T) {
 	}
 	if w := e.post(successBody("mp4_open2"), stamp(e.now.Add(-time.Hour)), ""); w.Code != 401 {
 		t.Errorf("a stale timestamp without a key: status %d; want 401", w.Code)
+	}
+	// Unsigned callbacks for tasks kiemv does not follow change nothing and write nothing.
+	e.waker.unknown = map[string]bool{}
+	e.guard.mu.Lock()
+	seen := e.guard.calls
+	e.guard.mu.Unlock()
+	for i := range 50 {
+		id := fmt.Sprintf("mp4_forged%d", i)
+		e.waker.unknown[id] = true
+		if w := e.post(successBody(id), "", ""); w.Code != 200 {
+			t.Fatalf("unsigned callback for an unknown task: status %d; want 200 (nothing said)", w.Code)
+		}
+	}
+	if n := len(e.waker.calls()); n != 1 {
+		t.Errorf("%d wakes after 50 unsigned callbacks for unknown tasks; want still 1", n)
+	}
+	e.guard.mu.Lock()
+	got := e.guard.calls
+	e.guard.mu.Unlock()
+	if got != seen {
+		t.Errorf("replay marks written for unknown tasks: %d calls, was %d", got, seen)
 	}
 }
 

@@ -271,3 +271,32 @@ func TestCallbacksCommandRefusals(t *testing.T) {
 		t.Errorf("a verified callback of an unknown task should follow it like track: exit %d, %s", code, out)
 	}
 }
+
+// TestInsecureCallbacksWakeOnlyFollowedTasks: with --insecure-no-signature anyone can POST,
+// so an unsigned callback may wake a followed task but never make kiemv follow a new one.
+func TestInsecureCallbacksWakeOnlyFollowedTasks(t *testing.T) {
+	e := newEnv(t, kiesim.Config{})
+	ctx := context.Background()
+	if _, stderr, code := e.kiemv(ctx, "track", "mp4_followed"); code != 0 {
+		t.Fatalf("track: exit %d: %s", code, stderr)
+	}
+	cb := startCallbacks(t, e, "--insecure-no-signature")
+	for i := range 30 {
+		body := fmt.Sprintf(`{"code":200,"msg":"ok","data":{"task_id":"mp4_forged%d","video_url":"https://x.example/v.mp4"}}`, i)
+		resp, err := http.Post(cb, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("unsigned callback for an unknown task: %d; want 200", resp.StatusCode)
+		}
+	}
+	out, stderr, code := e.kiemv(ctx, "list", "--json")
+	if code != 0 {
+		t.Fatalf("list: exit %d: %s", code, stderr)
+	}
+	if n := strings.Count(out, `"task_id"`); n != 1 || !strings.Contains(out, "mp4_followed") {
+		t.Errorf("records after 30 forged unsigned callbacks: %d; want only the followed one:\n%s", n, out)
+	}
+}
