@@ -7,8 +7,10 @@ import (
 	"net"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/dashboard"
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/metrics"
 	"github.com/urfave/cli/v2"
 )
 
@@ -20,6 +22,8 @@ func dashboardCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen", EnvVars: []string{"KIEMV_DASHBOARD_LISTEN"}, Value: "127.0.0.1:8080", Usage: "address to serve on; a non-loopback one needs --basic-auth"},
 			&cli.BoolFlag{Name: "read-only", EnvVars: []string{"KIEMV_DASHBOARD_READ_ONLY"}, Usage: "refuse every change (pause, delete, run, archive…) made through Asynqmon"},
 			&cli.StringFlag{Name: "basic-auth", EnvVars: []string{"KIEMV_DASHBOARD_AUTH"}, Usage: "require HTTP basic auth as `user:password`"},
+			&cli.StringSliceFlag{Name: "allowed-host", EnvVars: []string{"KIEMV_DASHBOARD_ALLOWED_HOSTS"}, Usage: "without --basic-auth, also accept this Host header (a reverse proxy's name; repeatable); loopback names always are"},
+			&cli.BoolFlag{Name: "metrics", Usage: "serve Prometheus metrics of the queues and records at /metrics (otherwise /metrics is 404)"},
 			&cli.StringFlag{Name: "prometheus-url", EnvVars: []string{"KIEMV_PROMETHEUS_URL"}, Usage: "Prometheus server scraping the workers' --metrics-addr; Asynqmon draws its graphs from it"},
 		},
 		Action: func(c *cli.Context) error {
@@ -31,22 +35,25 @@ func dashboardCommand() *cli.Command {
 				return err
 			}
 			o := dashboard.Options{Listen: c.String("listen"), ReadOnly: c.Bool("read-only"),
-				BasicAuth: c.String("basic-auth"), PrometheusURL: c.String("prometheus-url")}
+				BasicAuth: c.String("basic-auth"), PrometheusURL: c.String("prometheus-url"), AllowedHosts: c.StringSlice("allowed-host")}
 			if err := o.Check(); err != nil {
 				return &usageError{err}
 			}
-			return runDashboard(c.Context, cfg, o, c.App.Writer)
+			return runDashboard(c.Context, cfg, o, c.Bool("metrics"), c.App.Writer)
 		},
 	}
 }
 
 // runDashboard serves the dashboard until ctx ends.
-func runDashboard(ctx context.Context, cfg app.Config, o dashboard.Options, stdout io.Writer) error {
+func runDashboard(ctx context.Context, cfg app.Config, o dashboard.Options, withMetrics bool, stdout io.Writer) error {
 	conn, err := app.Connect(ctx, cfg.RedisURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	if withMetrics {
+		o.Metrics = metrics.QueuesHandler(cfg.Records(conn), asynq.NewInspectorFromRedisClient(conn.Redis))
+	}
 	h, closeFunc := dashboard.New(conn.Opt, cfg.Records(conn), cfg.Log, o)
 	defer closeFunc()
 	ln, err := net.Listen("tcp", o.Listen)

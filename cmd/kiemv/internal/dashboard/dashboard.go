@@ -29,8 +29,13 @@ type Options struct {
 	ReadOnly      bool
 	BasicAuth     string       // "user:password", "" for none
 	PrometheusURL string       // a Prometheus server that scrapes the workers' --metrics-addr
-	Metrics       http.Handler // served at /metrics when set (kiemv dev serves its worker's)
+	Metrics       http.Handler // served at /metrics when set (kiemv dev serves its worker's); else 404
+	AllowedHosts  []string     // Host names accepted besides loopback ones, without BasicAuth (a reverse proxy's)
 }
+
+// Timeout bounds every request: with Redis down, a page answers 503 within it instead of
+// hanging while Redis's clients retry.
+const Timeout = 3 * time.Second
 
 // Check validates the options: a well-formed user:password, a Prometheus http(s) URL, and
 // no address reachable from other machines without a password.
@@ -80,10 +85,15 @@ func New(redis asynq.RedisConnOpt, recs *store.Records, log *slog.Logger, o Opti
 	mux.HandleFunc("GET /videos.json", v.serveJSON)
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
+	} else {
+		mux.Handle("/metrics", http.NotFoundHandler()) // not Asynqmon's page: a scraper must see the truth
 	}
-	h = http.NewCrossOriginProtection().Handler(mux)
+	h = http.TimeoutHandler(mux, Timeout, "kiemv dashboard: Redis did not answer within 3 s; is it running? (see the dashboard's log)")
+	h = http.NewCrossOriginProtection().Handler(h)
 	if o.BasicAuth != "" {
 		h = basicAuth(h, o.BasicAuth)
+	} else {
+		h = hostCheck(h, o.Listen, o.AllowedHosts)
 	}
 	return h, mon.Close
 }

@@ -64,11 +64,24 @@ func New(recs *store.Records, insp *asynq.Inspector) *Metrics {
 			[]string{"reason"}),
 	}
 	m.reg.MustRegister(m.kieCalls, m.kieSeconds, m.polls, m.stateChanges, m.downloadBytes, m.downloads,
-		m.limiterWaits, m.limiterWaited, m.reconciled,
-		&recordsCollector{recs: recs},
+		m.limiterWaits, m.limiterWaited, m.reconciled)
+	registerShared(m.reg, recs, insp)
+	return m
+}
+
+// QueuesHandler serves only what any process can read from Redis — the records-by-state
+// gauge and Asynq's queue metrics — with the Go runtime and process collectors: the metrics
+// of `kiemv dashboard --metrics`, which runs no handler to count.
+func QueuesHandler(recs *store.Records, insp *asynq.Inspector) http.Handler {
+	reg := prometheus.NewRegistry()
+	registerShared(reg, recs, insp)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+func registerShared(reg *prometheus.Registry, recs *store.Records, insp *asynq.Inspector) {
+	reg.MustRegister(&recordsCollector{recs: recs},
 		uncheckedCollector{asynqmetrics.NewQueueMetricsCollector(insp)},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
 }
 
 // Hooks returns the jobs.Hooks that feed the handler metrics.
