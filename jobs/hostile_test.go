@@ -7,9 +7,11 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,5 +129,51 @@ func TestDownloadWriteErrorNamesThePath(t *testing.T) {
 	}
 	if exists(e.dir.FinalPath(id)) {
 		t.Error("a failed write left a final file")
+	}
+}
+
+// Downloads through the public client never reach loopback, private, link-local (cloud
+// metadata) or other non-public addresses, and the record's error names no response bytes.
+func TestPublicClientRefusesPrivateAddresses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, kiesim.Config{})
+	var hits atomic.Int64
+	srv := e.serve(func(w http.ResponseWriter, r *http.Request) { hits.Add(1); w.Write(fakeMP4(1000, 1)) })
+	e.readyAt("mp4_ssrf", srv.URL+"/v.mp4?sig=SECRET-TOKEN")
+	d := e.downloader()
+	d.HTTP = jobs.NewPublicHTTPClient()
+	err := e.download(d, "mp4_ssrf")
+	if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, jobs.ErrPrivateAddress) {
+		t.Fatalf("err = %v; want a permanent ErrPrivateAddress", err)
+	}
+	rec := e.get("mp4_ssrf")
+	if rec.State != jobs.StateFailed || !strings.Contains(rec.Error, "127.0.0.1") || strings.Contains(rec.Error, "SECRET-TOKEN") {
+		t.Errorf("record %+v; want failed naming the address, never the signed URL", rec)
+	}
+	if hits.Load() != 0 {
+		t.Errorf("the private server was reached %d times", hits.Load())
+	}
+}
+
+func TestNonMP4ReplyIsNotEchoed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, kiesim.Config{})
+	srv := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8\r\nX-Injected: <script>")
+		io.WriteString(w, "<html>internal secret page: aws-key=AKIA...</html>")
+	})
+	e.readyAt("mp4_html", srv.URL+"/v.mp4")
+	err := e.download(e.downloader(), "mp4_html")
+	rec := e.get("mp4_html")
+	if !errors.Is(err, asynq.SkipRetry) || rec.State != jobs.StateFailed {
+		t.Fatalf("err %v, record %+v; want refused for good", err, rec)
+	}
+	for _, leak := range []string{"secret", "AKIA", "<html", "script"} {
+		if strings.Contains(rec.Error, leak) {
+			t.Errorf("record error %q echoes the reply (%q)", rec.Error, leak)
+		}
+	}
+	if !strings.Contains(rec.Error, "did not return an MP4") {
+		t.Errorf("record error %q; want it to say the reply was not an MP4", rec.Error)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 func TestWaitErrorsAreNotFailures(t *testing.T) {
 	t.Parallel()
-	b := Backoff{Base: time.Second, Max: time.Minute}
+	b := Backoff{Base: time.Second, Max: 5 * time.Minute}
 	for _, c := range []struct {
 		err   error
 		delay time.Duration
@@ -37,8 +37,17 @@ func TestWaitErrorsAreNotFailures(t *testing.T) {
 func TestHTTPStatusRetryAfterHonoured(t *testing.T) {
 	t.Parallel()
 	err := fmt.Errorf("download: %w", &httpStatusError{status: 503, retryAfter: 2 * time.Minute})
-	if d := (Backoff{Base: time.Second, Max: time.Minute}).RetryDelay(0, err, nil); d < 2*time.Minute {
+	b := Backoff{Base: time.Second, Max: 5 * time.Minute}
+	if d := b.RetryDelay(0, err, nil); d < 2*time.Minute {
 		t.Errorf("RetryDelay = %v, want at least the Retry-After of 2m", d)
+	}
+	// But never more than Max: a file host's Retry-After of 95 years parks nothing for years.
+	far := fmt.Errorf("download: %w", &httpStatusError{status: 503, retryAfter: 95 * 365 * 24 * time.Hour})
+	if d := b.RetryDelay(0, far, nil); d > 5*time.Minute+1100*time.Millisecond {
+		t.Errorf("RetryDelay with Retry-After 95 years = %v; want at most Max (5m)", d)
+	}
+	if d := b.RetryDelay(0, &rateLimitedError{delay: time.Hour, cause: "KIE"}, nil); d > 5*time.Minute+1100*time.Millisecond {
+		t.Errorf("a rate limit's wait of 1h = %v; want at most Max (5m)", d)
 	}
 	if !IsFailure(err) {
 		t.Error("an HTTP 503 is a (counted) failure")

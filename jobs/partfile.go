@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"mime"
 	"net/http"
 	"os"
 	"strings"
@@ -34,7 +35,9 @@ func (t *transfer) checkSignature(ctx context.Context, resp *http.Response, body
 	}
 	switch {
 	case n >= 8 && string(head[4:8]) != "ftyp", n < sigLen && err == io.EOF:
-		return permanent("video URL of %s did not return an MP4 (Content-Type %q, first bytes %q)", t.id, resp.Header.Get("Content-Type"), head[:n])
+		// Neither the body's bytes nor the header's text are echoed: the reply is the file
+		// host's, and the error is shown by status and the dashboard.
+		return permanent("video URL of %s did not return an MP4 (HTTP %d, %s, %d bytes that do not start like one)", t.id, resp.StatusCode, mediaType(resp), n)
 	case n < sigLen:
 		if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
 			err = c
@@ -155,4 +158,14 @@ func parseUnsatisfied(v string) (total int64, ok bool) {
 		return total, true
 	}
 	return 0, false
+}
+
+// mediaType is the reply's Content-Type reduced to its media type (no parameters), or
+// "no readable Content-Type": the one part of the header worth telling, and never arbitrary text.
+func mediaType(resp *http.Response) string {
+	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || mt == "" {
+		return "no readable Content-Type"
+	}
+	return "Content-Type " + mt
 }

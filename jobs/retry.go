@@ -61,7 +61,7 @@ func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	case errors.As(err, &nr):
 		return DueIn(nr.delay)
 	case errors.As(err, &rl):
-		return DueIn(rl.delay)
+		return DueIn(min(rl.delay, b.Max)) // a server's Retry-After is capped too
 	case errors.Is(err, asynq.ErrLeaseExpired):
 		return DueIn(b.Base)
 	}
@@ -77,7 +77,7 @@ func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	if errors.As(err, &h) && h.RetryAfter() > d {
 		d = h.RetryAfter()
 	}
-	return DueIn(d)
+	return DueIn(min(d, b.Max)) // a Retry-After of years must not park a task for years
 }
 
 // DueIn turns "run in d" into a delay that Asynq cannot run early. Asynq keeps due times in

@@ -75,11 +75,16 @@ func TestRetryDelayDefaults(t *testing.T) {
 func TestRetryDelayHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	b := jobs.Backoff{Base: time.Second, Max: time.Minute}
-	apiErr := &kie.APIError{Op: "record-info", HTTPStatus: 503, Msg: "busy", RetryAfter: 10 * time.Minute}
+	apiErr := &kie.APIError{Op: "record-info", HTTPStatus: 503, Msg: "busy", RetryAfter: 30 * time.Second}
 	for _, err := range []error{apiErr, fmt.Errorf("poll x: %w", apiErr)} {
-		if d := b.RetryDelay(0, err, nil); !within(d, 10*time.Minute, 10*time.Minute+1100*time.Millisecond) {
-			t.Errorf("RetryDelay with Retry-After 10m = %v", d)
+		if d := b.RetryDelay(0, err, nil); !within(d, 30*time.Second, 31100*time.Millisecond) {
+			t.Errorf("RetryDelay with Retry-After 30s = %v", d)
 		}
+	}
+	// Every Retry-After is capped by Max: a server cannot park a task for years (issue 14).
+	apiErr = &kie.APIError{Op: "record-info", HTTPStatus: 503, Msg: "busy", RetryAfter: 95 * 365 * 24 * time.Hour}
+	if d := b.RetryDelay(0, apiErr, nil); !within(d, time.Minute, time.Minute+1100*time.Millisecond) {
+		t.Errorf("RetryDelay with Retry-After 95 years = %v; want Max (1m)", d)
 	}
 	// A Retry-After shorter than the backoff does not shorten it.
 	apiErr = &kie.APIError{Op: "record-info", HTTPStatus: 503, RetryAfter: time.Second}

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -147,7 +148,11 @@ func (t *transfer) get(ctx context.Context, size int64) (*http.Response, error) 
 		if errors.As(err, &pe) {
 			return nil, pe
 		}
-		return nil, fmt.Errorf("GET video of %s: %w", t.id, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text holds the whole URL, signature and all: name the host instead
+		}
+		return nil, fmt.Errorf("GET video of %s from %s: %w", t.id, req.URL.Host, err)
 	}
 	return resp, nil
 }

@@ -22,6 +22,7 @@ func workerCommand() *cli.Command {
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "how long in-flight tasks may finish on SIGTERM"},
 			&cli.DurationFlag{Name: "max-backoff", Value: 5 * time.Minute, Usage: "longest wait between retries of a failing poll or download (e.g. during a KIE outage)"},
 			&cli.DurationFlag{Name: "reconcile-interval", EnvVars: []string{"KIEMV_RECONCILE_INTERVAL"}, Value: time.Minute, Usage: "how often lost tasks are looked for and queued again (one worker at a time), at least 1s"},
+			&cli.BoolFlag{Name: "allow-private-video-hosts", EnvVars: []string{"KIEMV_ALLOW_PRIVATE_VIDEO_HOSTS"}, Usage: "let downloads reach loopback, private and link-local addresses (refused unless the KIE base URL is one)"},
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"KIEMV_METRICS_ADDR"}, Usage: "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (default: off)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -33,7 +34,7 @@ func workerCommand() *cli.Command {
 				PollInterval: c.Duration("poll-interval"), PollTimeout: c.Duration("poll-timeout"),
 				NotFoundGrace: c.Duration("not-found-grace"), MaxVideoBytes: c.Int64("max-video-bytes"),
 				ShutdownTimeout: c.Duration("shutdown-timeout"), MaxBackoff: c.Duration("max-backoff"), MetricsAddr: c.String("metrics-addr"),
-				ReconcileInterval: c.Duration("reconcile-interval")}
+				ReconcileInterval: c.Duration("reconcile-interval"), AllowPrivateVideoHosts: c.Bool("allow-private-video-hosts")}
 			if err := checkWorker(wc); err != nil {
 				return err
 			}

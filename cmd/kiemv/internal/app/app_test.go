@@ -110,3 +110,35 @@ func TestHintHooksNameTheFlag(t *testing.T) {
 		t.Errorf("log %q: want one line naming mp4_big and --max-video-bytes", out)
 	}
 }
+
+func TestVideoClientRefusesPrivateHostsUnlessKIEIsLocal(t *testing.T) {
+	for raw, local := range map[string]bool{"https://api.kie.ai": false, "http://127.0.0.1:8090": true,
+		"http://localhost:8090": true, "http://10.0.0.5": true, "http://[::1]:80": true, "http://kie.example.org": false} {
+		if localURL(raw) != local {
+			t.Errorf("localURL(%q) = %v", raw, !local)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	get := func(c *http.Client) error {
+		resp, err := c.Get(srv.URL)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(videoClient(Config{KIEBaseURL: "https://api.kie.ai"}, WorkerConfig{})); !errors.Is(err, jobs.ErrPrivateAddress) {
+		t.Errorf("real KIE, loopback video host: %v; want ErrPrivateAddress", err)
+	}
+	if err := get(videoClient(Config{KIEBaseURL: "https://api.kie.ai"}, WorkerConfig{AllowPrivateVideoHosts: true})); err != nil {
+		t.Errorf("with --allow-private-video-hosts: %v", err)
+	}
+	if err := get(videoClient(Config{KIEBaseURL: srv.URL}, WorkerConfig{})); err != nil {
+		t.Errorf("KIE on loopback (a simulator): %v", err)
+	}
+	var buf strings.Builder
+	hintHooks(slog.New(slog.NewTextHandler(&buf, nil)), 1).DownloadFunc(0, 0, fmt.Errorf("x: %w", jobs.ErrPrivateAddress))
+	if !strings.Contains(buf.String(), "--allow-private-video-hosts") {
+		t.Errorf("hint %q does not name the flag", buf.String())
+	}
+}

@@ -5,6 +5,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -25,6 +29,9 @@ type WorkerConfig struct {
 	MaxBackoff          time.Duration // cap on the delay between retries of a failing task
 	MetricsAddr         string        // serve Prometheus metrics here ("" = off)
 	ReconcileInterval   time.Duration // between the reconciler's sweeps (0: its default, 1m)
+	// AllowPrivateVideoHosts lets downloads reach loopback, private and link-local addresses.
+	// They may anyway when the KIE base URL is such an address (a local simulator).
+	AllowPrivateVideoHosts bool
 }
 
 // WorkerOptions are what a caller adds to a production worker, passed in before it is built.
@@ -76,7 +83,7 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 	hooks := joinHooks(joinHooks(m.Hooks(), hintHooks(c.Log, wc.MaxVideoBytes)), opt.Hooks)
 	poller := &jobs.Poller{KIE: pollKIE, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
 		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}, Hooks: hooks}
-	dl := &jobs.Downloader{KIE: k, Store: recs, Files: dir, Log: c.Log,
+	dl := &jobs.Downloader{KIE: k, Store: recs, Files: dir, Log: c.Log, HTTP: videoClient(c, wc),
 		Config: jobs.DownloadConfig{MaxBytes: wc.MaxVideoBytes}, Hooks: hooks}
 	svc, err := c.Service(conn, nil, ServiceOptions{})
 	if err != nil {
@@ -111,14 +118,40 @@ func (w *Worker) Run(ctx context.Context) error {
 	return err
 }
 
+// videoClient is the HTTP client of downloads: one that refuses non-public addresses, unless
+// they are allowed or KIE itself is on one (kiemv dev, kiemv sim, tests).
+func videoClient(c Config, wc WorkerConfig) *http.Client {
+	if wc.AllowPrivateVideoHosts || localURL(c.KIEBaseURL) {
+		return jobs.NewHTTPClient()
+	}
+	return jobs.NewPublicHTTPClient()
+}
+
+// localURL reports whether raw names a loopback, private or link-local address (or localhost).
+func localURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast())
+}
+
 // hintHooks log what an operator can do about a failure the handlers report in their own
 // terms: a video over the size cap names the flag that raises it.
 func hintHooks(log *slog.Logger, maxBytes int64) *jobs.Hooks {
 	return &jobs.Hooks{DownloadFunc: func(_ int64, _ time.Duration, err error) {
 		var tl *jobs.TooLargeError
-		if errors.As(err, &tl) {
+		switch {
+		case errors.As(err, &tl):
 			log.Warn("video over the size cap; raise --max-video-bytes and `kiemv retry` it to fetch it",
 				"task_id", tl.ID, "bytes", tl.Size, "max_video_bytes", maxBytes)
+		case errors.Is(err, jobs.ErrPrivateAddress):
+			log.Warn("a video URL led to a non-public address and was refused; if your file host is on your own network, run the worker with --allow-private-video-hosts", "error", err)
 		}
 	}}
 }
