@@ -82,7 +82,9 @@ func (r *Reconciler) Run(ctx context.Context) {
 	cfg, log := r.Config.withDefaults(), ambientOf(r.Log, nil).log
 	defer func() {
 		if r.token != "" {
-			if err := r.Lock.Release(context.WithoutCancel(ctx), r.token); err != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if err := r.Lock.Release(rctx, r.token); err != nil {
 				log.Warn("reconciler lock not released; it lapses by itself", "error", err)
 			}
 		}

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/kiemv/kiemv/jobs/kie/kiesim"
 )
 
@@ -69,8 +72,8 @@ func TestNoAPIKeyIsOneLineBeforeAnyCall(t *testing.T) {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), append(append([]string{}, args...), cmd...), &out, &errb)
 		msg := strings.TrimSpace(errb.String())
-		if code != exitFailure || !strings.Contains(msg, "KIE_API_KEY") || strings.Count(msg, "\n") != 0 {
-			t.Errorf("%s without a key: exit %d, stderr %q; want exit 1 and one line naming KIE_API_KEY", cmd[0], code, msg)
+		if code != exitUsage || !strings.Contains(msg, "KIE_API_KEY") || strings.Count(msg, "\n") != 0 {
+			t.Errorf("%s without a key: exit %d, stderr %q; want exit 2 (missing configuration) and one line naming KIE_API_KEY", cmd[0], code, msg)
 		}
 	}
 	if n := e.sim.Stats().CreateCalls; n != 0 {
@@ -81,6 +84,7 @@ func TestNoAPIKeyIsOneLineBeforeAnyCall(t *testing.T) {
 func TestRedisURLForms(t *testing.T) {
 	e := newEnv(t, kiesim.Config{})
 	e.globals[2] = "http://127.0.0.1:1"
+	e.globals = append(e.globals, "--redis-wait", "0")
 	if _, stderr, code := e.kiemv(context.Background(), "list"); code != exitUsage || !strings.Contains(stderr, "not a Redis URL") {
 		t.Errorf("an http URL as --redis-url: exit %d, stderr %q; want exit 2", code, stderr)
 	}
@@ -93,6 +97,7 @@ func TestRedisURLForms(t *testing.T) {
 func TestRedisUnreachableSaysHowToStartIt(t *testing.T) {
 	e := newEnv(t, kiesim.Config{})
 	e.globals[2] = "redis://:hunter2@127.0.0.1:1/0"
+	e.globals = append(e.globals, "--redis-wait", "0")
 	_, stderr, code := e.kiemv(context.Background(), "list")
 	msg := strings.TrimSpace(stderr)
 	if code != exitFailure || strings.Count(msg, "\n") != 0 {
@@ -141,7 +146,7 @@ func TestTrackStatusCancelRetry(t *testing.T) {
 		t.Errorf("retry: exit %d, stdout %q", code, out)
 	}
 	wout, stderr, code := e.kiemv(ctx, "wait", "--timeout", "300ms", "mp4_elsewhere1")
-	if code != exitFailure || !strings.Contains(stderr, "still pending") || wout != "mp4_elsewhere1 pending\n" {
+	if code != exitTimeout || !strings.Contains(stderr, "still pending") || wout != "mp4_elsewhere1 pending\n" {
 		t.Errorf("wait on a pending task: exit %d, stdout %q, stderr %q", code, wout, stderr)
 	}
 }
@@ -165,5 +170,90 @@ func TestHelp(t *testing.T) {
 		if code != 0 || !strings.Contains(out.String(), c.want) {
 			t.Errorf("%v: exit %d, stdout %.200q, stderr %q; want exit 0 and %q", c.args[1:], code, out.String(), errb.String(), c.want)
 		}
+	}
+}
+
+// TestUsageErrorsAreOneLine: a usage error prints one line on stderr saying what is wrong and
+// what to run, nothing on stdout (`id=$(kiemv submit …)` must not capture a page of help),
+// and exits 2.
+func TestUsageErrorsAreOneLine(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"submit", "--task-id", "m1"}, "--audio-id"},
+		{[]string{"submit", "--api-key", "x", "--task-id", "m", "--audio-id", "a"}, "--api-key is a global flag: put it before the command, as in `kiemv --api-key … submit …`"},
+		{[]string{"list", "--bogus"}, "kiemv list has no flag --bogus: run `kiemv list --help`"},
+		{[]string{"wait", "mp4_x", "--timeout", "5s"}, `"--timeout" after the ids: flags go before the ids`},
+		{[]string{"cancel", "mp4_x", "-x"}, "flags go before the ids"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate": run ` + "`kiemv --help`"},
+		{[]string{"--bogus-global", "list"}, "kiemv has no flag --bogus-global"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"kiemv", "--redis-url", "redis://127.0.0.1:1/0"}, c.args...), &out, &errb)
+		msg := strings.TrimSpace(errb.String())
+		if code != exitUsage || out.Len() != 0 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, c.want) {
+			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q; want exit 2, nothing on stdout, one line saying %q", c.args, code, out.Len(), msg, c.want)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"kiemv", "--version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "kiemv version ") || !strings.Contains(out.String(), "go1.") {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}
+
+// TestCommandsWaitForARestartingRedis: a command started while Redis is down waits for it (up
+// to --redis-wait), saying so once, and then does its work.
+func TestCommandsWaitForARestartingRedis(t *testing.T) {
+	addr := freeAddr(t)
+	go func() {
+		time.Sleep(4 * time.Second) // past the first attempt's 3 s ping
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr(addr); err != nil {
+			t.Errorf("start Redis on %s: %v", addr, err)
+			return
+		}
+		t.Cleanup(mr.Close)
+	}()
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := run(context.Background(), []string{"kiemv", "--redis-url", "redis://" + addr + "/0", "--redis-wait", "10s", "list"}, &out, &errb)
+	if code != 0 || strings.Count(errb.String(), "Redis does not answer; waiting") != 1 || time.Since(start) > 9*time.Second {
+		t.Errorf("list while Redis starts: exit %d after %v, stderr %q; want 0 after saying once that it waits", code, time.Since(start), errb.String())
+	}
+	errb.Reset()
+	start = time.Now()
+	code = run(context.Background(), []string{"kiemv", "--redis-url", "redis://127.0.0.1:1/0", "--redis-wait", "1500ms", "list"}, &out, &errb)
+	if took := time.Since(start); code != exitFailure || took < 1500*time.Millisecond || took > 6*time.Second || !strings.Contains(errb.String(), "cannot reach Redis") {
+		t.Errorf("list with Redis down: exit %d after %v, stderr %q; want 1 after about --redis-wait", code, took, errb.String())
+	}
+}
+
+// TestWorkerStopsWithRedisDown: SIGTERM (here: the context) stops a worker within
+// --shutdown-timeout plus a few seconds even when Redis is gone and every write retries.
+func TestWorkerStopsWithRedisDown(t *testing.T) {
+	mr := miniredis.RunT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errb syncBuffer
+	go func() {
+		done <- run(ctx, []string{"kiemv", "--redis-url", "redis://" + mr.Addr() + "/0", "--api-key", "k",
+			"--download-dir", t.TempDir(), "worker", "--shutdown-timeout", "1s"}, io.Discard, &errb)
+	}()
+	waitFor(t, &errb, &errb, regexp.MustCompile(`worker started`), 10*time.Second)
+	mr.Close()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	select {
+	case code := <-done:
+		if took := time.Since(start); code != 0 || took > 8*time.Second {
+			t.Errorf("worker with Redis down: exit %d after %v; want 0 within --shutdown-timeout + 5 s", code, took)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker with Redis down did not stop within 30 s")
 	}
 }

@@ -46,7 +46,7 @@ func dashboardCommand() *cli.Command {
 
 // runDashboard serves the dashboard until ctx ends.
 func runDashboard(ctx context.Context, cfg app.Config, o dashboard.Options, withMetrics bool, stdout io.Writer) error {
-	conn, err := app.Connect(ctx, cfg.RedisURL)
+	conn, err := cfg.Connect(ctx)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func listCommand() *cli.Command {
 
 // runList prints records newest first, as a table or as JSON lines.
 func runList(ctx context.Context, cfg app.Config, st jobs.State, limit int, asJSON bool, stdout io.Writer) error {
-	conn, err := app.Connect(ctx, cfg.RedisURL)
+	conn, err := cfg.Connect(ctx)
 	if err != nil {
 		return err
 	}

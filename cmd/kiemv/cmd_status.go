@@ -38,7 +38,7 @@ func runStatus(ctx context.Context, cfg app.Config, id string, asJSON bool, stdo
 	if err := jobs.ValidateID("mp4 task id", id); err != nil {
 		return usagef("%v", err)
 	}
-	conn, err := app.Connect(ctx, cfg.RedisURL)
+	conn, err := cfg.Connect(ctx)
 	if err != nil {
 		return err
 	}

@@ -26,8 +26,8 @@ func submitCommand() *cli.Command {
 		Usage:     "create the music video of a track at KIE and follow it; prints the MP4 task id",
 		ArgsUsage: " ",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "task-id", Usage: "the music task id (from Generate or Extend Music)", Required: true},
-			&cli.StringFlag{Name: "audio-id", Usage: "the track id (sunoData[].id)", Required: true},
+			&cli.StringFlag{Name: "task-id", Usage: "the music task id (from Generate or Extend Music); required"},
+			&cli.StringFlag{Name: "audio-id", Usage: "the track id (sunoData[].id); required"},
 			&cli.StringFlag{Name: "author", Usage: "signature on the cover, at most 50 characters"},
 			&cli.StringFlag{Name: "domain", Usage: "watermark at the bottom, at most 50 characters"},
 			&cli.StringFlag{Name: "callback-url", Usage: "public URL where KIE POSTs the result (see kiemv callbacks)"},

@@ -41,7 +41,7 @@ func waitCommand() *cli.Command {
 // runWait blocks until every id is terminal (or the timeout), prints "<id> <state> <file>"
 // for each on stdout, and says on stderr why each that is not downloaded is not.
 func runWait(ctx context.Context, cfg app.Config, ids []string, timeout, every time.Duration, stdout, stderr io.Writer) error {
-	conn, err := app.Connect(ctx, cfg.RedisURL)
+	conn, err := cfg.Connect(ctx)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,10 @@ func waitSummary(ctx context.Context, st jobs.Store, ids []string, final map[str
 			fmt.Fprintf(stderr, "%s: %s: %s\n", id, rec.State, rec.Error)
 		}
 	}
-	if bad > 0 {
+	switch {
+	case bad > 0 && errors.Is(cause, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %d of %d tasks were not downloaded when --timeout ran out; wait again, or raise it", errTimedOut, bad, len(ids))
+	case bad > 0:
 		return fmt.Errorf("%d of %d tasks were not downloaded", bad, len(ids))
 	}
 	return nil

@@ -210,8 +210,8 @@ func TestDevUsageErrors(t *testing.T) {
 		t.Setenv("KIE_API_KEY", "")
 		var out, errb bytes.Buffer
 		code := run(context.Background(), []string{"kiemv", "dev", "--real", "--dashboard-addr", "127.0.0.1:0"}, &out, &errb)
-		if code != exitFailure || !strings.Contains(errb.String(), "KIE_API_KEY") {
-			t.Errorf("exit %d, stderr %q; want 1 naming KIE_API_KEY", code, errb.String())
+		if code != exitUsage || !strings.Contains(errb.String(), "KIE_API_KEY") {
+			t.Errorf("exit %d, stderr %q; want 2 (missing configuration) naming KIE_API_KEY", code, errb.String())
 		}
 	})
 }

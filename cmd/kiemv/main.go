@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,11 +30,15 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Exit codes: 0 ok, 1 failure, 2 usage.
+// Exit codes: 0 ok, 1 failure, 2 usage or missing configuration, 3 `wait` timed out.
 const (
 	exitFailure = 1
 	exitUsage   = 2
+	exitTimeout = 3
 )
+
+// errTimedOut marks `wait` giving up at its --timeout: exit 3.
+var errTimedOut = errors.New("timed out")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -61,8 +67,11 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	var ce *app.ConfigError
 	var ec cli.ExitCoder
 	switch {
-	case errors.As(err, &ue) || errors.As(err, &ce) || isFlagError(err):
+	case errors.As(err, &ue) || errors.As(err, &ce) || isFlagError(err) ||
+		errors.Is(err, kie.ErrNoAPIKey) || errors.Is(err, kie.ErrBadAPIKey):
 		return exitUsage
+	case errors.Is(err, errTimedOut):
+		return exitTimeout
 	case errors.As(err, &ec):
 		return ec.ExitCode()
 	}
@@ -111,14 +120,19 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	a := &cli.App{
 		Name:                 "kiemv",
 		Usage:                "follow KIE.AI music-video tasks to verified MP4 files",
-		Flags:                append(globalFlags(), cli.HelpFlag), // urfave adds it only without a "help" command
+		Version:              version(),
+		Flags:                append(globalFlags(), cli.HelpFlag, cli.VersionFlag), // urfave adds them only without a "help" command
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,                         // replaced by helpCommand(): the built-in one is shared global state
 		ExitErrHandler:       func(*cli.Context, error) {}, // runWithInput prints and picks the code
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return &usageError{err}
+		OnUsageError:         onUsageError,
+		Action: func(c *cli.Context) error { // no command, or an unknown one
+			if name := c.Args().First(); name != "" {
+				return usagef("unknown command %q: run `kiemv --help` for the commands", name)
+			}
+			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
 			helpCommand(),
@@ -129,8 +143,28 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	for _, c := range a.Commands {
 		c.HideHelpCommand = true // `kiemv help CMD` and `kiemv CMD --help` remain
+		c.OnUsageError = onUsageError
 	}
 	return a
+}
+
+// onUsageError turns urfave's flag errors into one line that says what is wrong and what to
+// run, instead of a page of help on stdout (a script's `id=$(kiemv submit …)` would capture it).
+func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
+	cmd := "kiemv"
+	if isSubcommand && c.Command != nil && c.Command.Name != "" {
+		cmd += " " + c.Command.Name
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+		name = strings.TrimLeft(name, "-")
+		for _, f := range globalFlags() {
+			if slices.Contains(f.Names(), name) {
+				return usagef("--%s is a global flag: put it before the command, as in `kiemv --%s … %s …`", name, name, strings.TrimPrefix(cmd, "kiemv "))
+			}
+		}
+		return usagef("%s has no flag --%s: run `%s --help`", cmd, name, cmd)
+	}
+	return usagef("%v: run `%s --help`", err, cmd)
 }
 
 func globalFlags() []cli.Flag {
@@ -144,6 +178,7 @@ func globalFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "kie-timeout", EnvVars: []string{"KIEMV_KIE_TIMEOUT"}, Value: 20 * time.Second, Usage: "timeout of one KIE API call"},
 		&cli.IntFlag{Name: "create-limit", EnvVars: []string{"KIEMV_CREATE_LIMIT"}, Value: 18, Usage: "video creates per 10 s across all processes (KIE allows 20)"},
 		&cli.IntFlag{Name: "record-info-limit", EnvVars: []string{"KIEMV_RECORD_INFO_LIMIT"}, Value: 10, Usage: "record-info calls per second across all processes"},
+		&cli.DurationFlag{Name: "redis-wait", EnvVars: []string{"KIEMV_REDIS_WAIT"}, Value: 15 * time.Second, Usage: "how long a command waits for a Redis that does not answer (restarting) before it fails"},
 	}
 }
 
@@ -153,6 +188,7 @@ func readGlobals(c *cli.Context) (app.Config, error) {
 		RedisURL: c.String("redis-url"), KIEBaseURL: c.String("kie-base-url"), APIKey: c.String("api-key"),
 		DownloadDir: c.String("download-dir"), Namespace: c.String("namespace"),
 		KIETimeout: c.Duration("kie-timeout"), CreateLimit: c.Int("create-limit"), RecordLimit: c.Int("record-info-limit"),
+		RedisWait: c.Duration("redis-wait"),
 	}
 	if err := jobs.ValidateID("--namespace", cfg.Namespace); err != nil {
 		return cfg, usagef("%v", err)
@@ -162,6 +198,9 @@ func readGlobals(c *cli.Context) (app.Config, error) {
 	}
 	if cfg.KIETimeout <= 0 {
 		return cfg, usagef("--kie-timeout must be positive, got %v", cfg.KIETimeout)
+	}
+	if cfg.RedisWait < 0 {
+		return cfg, usagef("--redis-wait must not be negative, got %v", cfg.RedisWait)
 	}
 	log, err := newLogger(c.App.ErrWriter, c.String("log-format"))
 	if err != nil {
@@ -185,6 +224,9 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 func readIDs(c *cli.Context) ([]string, error) {
 	var ids []string
 	for _, a := range c.Args().Slice() {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return nil, usagef("%q after the ids: flags go before the ids, as in `kiemv %s %s … ID…`", a, c.Command.Name, a)
+		}
 		if a != "-" {
 			ids = append(ids, a)
 			continue
@@ -232,24 +274,56 @@ func helpCommand() *cli.Command {
 	}
 }
 
-// helpFlag is urfave/cli's --help flag, made safe to share: cli.HelpFlag is one global value
-// that every App and Command applies, and BoolFlag.Apply writes to it. Applying a copy keeps
-// apps that run at the same time in one process (tests, `kiemv dev`) from racing on it.
-type helpFlag struct{ cli.BoolFlag }
+// safeFlag is one of urfave/cli's --help and --version flags, made safe to share: cli.HelpFlag
+// and cli.VersionFlag are global values that every App applies, and BoolFlag.Apply writes to
+// them. Applying a copy keeps apps that run at the same time in one process (tests, `kiemv
+// dev`) from racing on them.
+type safeFlag struct{ cli.BoolFlag }
 
 // Apply registers a copy of the flag on set.
-func (h *helpFlag) Apply(set *flag.FlagSet) error {
+func (h *safeFlag) Apply(set *flag.FlagSet) error {
 	f := h.BoolFlag
 	return f.Apply(set)
 }
 
-var helpFlagOnce sync.Once
+var safeFlagsOnce sync.Once
 
-// useSafeHelpFlag replaces cli.HelpFlag once, before any app is built.
+// useSafeHelpFlag replaces cli.HelpFlag and cli.VersionFlag once, before any app is built.
 func useSafeHelpFlag() {
-	helpFlagOnce.Do(func() {
+	safeFlagsOnce.Do(func() {
 		if b, ok := cli.HelpFlag.(*cli.BoolFlag); ok {
-			cli.HelpFlag = &helpFlag{BoolFlag: *b}
+			cli.HelpFlag = &safeFlag{BoolFlag: *b}
+		}
+		if b, ok := cli.VersionFlag.(*cli.BoolFlag); ok {
+			cli.VersionFlag = &safeFlag{BoolFlag: *b}
 		}
 	})
+}
+
+// version describes the build: the module version (or "devel"), the VCS revision and
+// whether the tree was modified, and the Go version, as `kiemv --version` prints it.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := strings.Trim(bi.Main.Version, "()")
+	if v == "" {
+		v = "devel"
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" && !strings.Contains(v, rev) { // a pseudo-version names the revision already
+		v += " " + rev + dirty
+	}
+	return v + " " + bi.GoVersion
 }

@@ -25,8 +25,9 @@ type Config struct {
 	DownloadDir string
 	Namespace   string
 	KIETimeout  time.Duration
-	CreateLimit int // creates per 10 s, shared by every process
-	RecordLimit int // record-info calls per second, shared by every process
+	CreateLimit int           // creates per 10 s, shared by every process
+	RecordLimit int           // record-info calls per second, shared by every process
+	RedisWait   time.Duration // how long Connect waits for a Redis that does not answer
 	Log         *slog.Logger
 }
 
@@ -93,7 +94,7 @@ func (c Config) ConnectService(ctx context.Context, o ServiceOptions) (*Conn, *j
 		}
 		k = client
 	}
-	conn, err := Connect(ctx, c.RedisURL)
+	conn, err := c.Connect(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -19,8 +20,32 @@ type Conn struct {
 	Client *asynq.Client         // enqueues tasks over Redis
 }
 
-// Connect opens and pings Redis, with an error that says how to get one running. The URL is
-// parsed by Asynq, so redis://, rediss:// (TLS) and redis-sentinel:// (failover through
+// Connect opens and pings the Redis of c.RedisURL; while it does not answer it tries again for
+// up to c.RedisWait (a Redis restarting), saying so once in the log, then fails with an error
+// that says how to get one running.
+func (c Config) Connect(ctx context.Context) (*Conn, error) {
+	deadline := time.Now().Add(c.RedisWait)
+	for said := false; ; said = true {
+		conn, err := Connect(ctx, c.RedisURL)
+		var ce *ConfigError
+		if err == nil || errors.As(err, &ce) || time.Now().After(deadline) || ctx.Err() != nil {
+			return conn, err
+		}
+		if !said && c.Log != nil {
+			c.Log.Warn("Redis does not answer; waiting for it", "redis", RedactURL(c.RedisURL), "up_to", c.RedisWait)
+		}
+		t := time.NewTimer(min(500*time.Millisecond, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// Connect opens and pings Redis once, with an error that says how to get one running. The URL
+// is parsed by Asynq, so redis://, rediss:// (TLS) and redis-sentinel:// (failover through
 // Sentinel: redis-sentinel://[:password@]host:port[,host:port]/db?master=NAME) all work.
 func Connect(ctx context.Context, redisURL string) (*Conn, error) {
 	aopt, err := asynq.ParseRedisURI(redisURL)

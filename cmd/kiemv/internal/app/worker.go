@@ -63,7 +63,7 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 	if err != nil {
 		return nil, err
 	}
-	conn, err := Connect(ctx, c.RedisURL)
+	conn, err := c.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
