@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/dashboard"
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/metrics"
+	"github.com/kiemv/kiemv/store"
 	"github.com/urfave/cli/v2"
 )
 
@@ -53,6 +55,11 @@ func runDashboard(ctx context.Context, cfg app.Config, o dashboard.Options, with
 	defer conn.Close()
 	if withMetrics {
 		o.Metrics = metrics.QueuesHandler(cfg.Records(conn), asynq.NewInspectorFromRedisClient(conn.Redis))
+	}
+	if fi, err := os.Stat(cfg.DownloadDir); err == nil && fi.IsDir() { // this machine holds videos: link them
+		if o.Files, err = store.NewDir(cfg.DownloadDir); err != nil {
+			return err
+		}
 	}
 	h, closeFunc := dashboard.New(conn.Opt, cfg.Records(conn), cfg.Log, o)
 	defer closeFunc()

@@ -31,6 +31,7 @@ type Options struct {
 	PrometheusURL string       // a Prometheus server that scrapes the workers' --metrics-addr
 	Metrics       http.Handler // served at /metrics when set (kiemv dev serves its worker's); else 404
 	AllowedHosts  []string     // Host names accepted besides loopback ones, without BasicAuth (a reverse proxy's)
+	Files         *store.Dir   // this machine's download directory: /videos links and serves its files
 }
 
 // Timeout bounds every request: with Redis down, a page answers 503 within it instead of
@@ -78,11 +79,12 @@ func IsLoopback(addr string) bool {
 func New(redis asynq.RedisConnOpt, recs *store.Records, log *slog.Logger, o Options) (h http.Handler, closeFunc func() error) {
 	mon := asynqmon.New(asynqmon.Options{RootPath: "/", RedisConnOpt: redis, ReadOnly: o.ReadOnly,
 		PayloadFormatter: asynqmon.PayloadFormatterFunc(formatPayload), PrometheusAddress: o.PrometheusURL})
-	v := &videosPage{recs: recs, log: log}
+	v := &videosPage{recs: recs, files: o.Files, log: log}
 	mux := http.NewServeMux()
 	mux.Handle("/", mon)
 	mux.HandleFunc("GET /videos", v.serveHTML)
 	mux.HandleFunc("GET /videos.json", v.serveJSON)
+	mux.HandleFunc("GET /videos/file/{file}", v.serveFile)
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
 	} else {

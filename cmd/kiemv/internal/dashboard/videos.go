@@ -2,11 +2,10 @@ package dashboard
 
 import (
 	"encoding/json"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
+	"strings"
 
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/kiemv/kiemv/store"
@@ -15,8 +14,9 @@ import (
 // videosPage serves /videos (HTML) and /videos.json: the followed records, newest first,
 // optionally of one state — what an operator wants and Asynqmon cannot show.
 type videosPage struct {
-	recs *store.Records
-	log  *slog.Logger
+	recs  *store.Records
+	files *store.Dir // serves downloaded files at /videos/file/<id>.mp4; nil: no links
+	log   *slog.Logger
 }
 
 // Limits of the number of records one page lists (?limit=).
@@ -101,8 +101,8 @@ func (v *videosPage) serveHTML(w http.ResponseWriter, r *http.Request) {
 		States []stateLink
 		Total  int64
 		Recs   []*jobs.Record
-		Now    time.Time
-	}{st, links, total, recs, time.Now().UTC()}
+		Files  bool
+	}{st, links, total, recs, v.files != nil}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -112,42 +112,26 @@ func (v *videosPage) serveHTML(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var videosTemplate = template.Must(template.New("videos").Funcs(template.FuncMap{
-	"since": func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return time.Since(t).Round(time.Second).String() + " ago"
-	},
-	"rfc3339": func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339)
-	},
-	"size": HumanBytes,
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
-<title>kiemv · followed videos</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;width:100%}th,td{padding:.35em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.n{text-align:right}code{font-size:12px}.err{color:#a00;max-width:40em}
-nav a{margin-right:.8em}nav a.on{font-weight:bold;text-decoration:none;color:#000}
-.s-downloaded{color:#070}.s-failed,.s-expired,.s-timed_out{color:#a00}.s-canceled{color:#777}
-</style></head><body>
-<h1>Followed videos</h1>
-<p><a href="/">← Asynqmon (queues and tasks)</a> · <a href="/videos.json{{if .State}}?state={{.State}}{{end}}">JSON</a> · refreshed every 5 s</p>
-<nav><a href="/videos"{{if not .State}} class="on"{{end}}>all ({{.Total}})</a>{{range .States}}<a href="/videos?state={{.State}}"{{if .Selected}} class="on"{{end}}>{{.State}} ({{.Count}})</a>{{end}}</nav>
-<table>
-<thead><tr><th>task id</th><th>state</th><th>KIE status</th><th>polls</th><th>file</th><th>size</th><th>sha256</th><th>created</th><th>updated</th><th>error</th></tr></thead>
-<tbody>
-{{range .Recs}}<tr>
-<td><code>{{.TaskID}}</code></td><td class="s-{{.State}}">{{.State}}</td><td>{{.KIEStatus}}</td><td class="n">{{.Polls}}</td>
-<td><code>{{.File}}</code></td><td class="n">{{if .Bytes}}{{size .Bytes}}{{end}}</td><td><code title="{{.SHA256}}">{{if .SHA256}}{{printf "%.12s" .SHA256}}…{{end}}</code></td>
-<td title="{{rfc3339 .CreatedAt}}">{{since .CreatedAt}}</td><td title="{{rfc3339 .UpdatedAt}}">{{since .UpdatedAt}}</td><td class="err">{{.Error}}</td>
-</tr>
-{{else}}<tr><td colspan="10">No {{if .State}}{{.State}} {{end}}records.</td></tr>
-{{end}}</tbody></table>
-</body></html>
-`))
+// serveFile serves the verified file of a downloaded record from this machine's download
+// directory (behind the dashboard's own auth and host checks), never following a link.
+func (v *videosPage) serveFile(w http.ResponseWriter, r *http.Request) {
+	id, ok := strings.CutSuffix(r.PathValue("file"), ".mp4")
+	if !ok || jobs.ValidateID("task id", id) != nil || v.files == nil {
+		http.NotFound(w, r)
+		return
+	}
+	rec, err := v.recs.Get(r.Context(), id)
+	if err != nil || rec.State != jobs.StateDownloaded {
+		http.Error(w, "no downloaded video "+id, http.StatusNotFound)
+		return
+	}
+	f, err := v.files.OpenFinal(id)
+	if err != nil {
+		http.Error(w, "the file of "+id+" is not in this machine's download directory", http.StatusNotFound)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "video/mp4")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, id+".mp4", rec.DownloadedAt, f)
+}

@@ -79,7 +79,11 @@ func startStack(ctx context.Context, cfg app.Config, o Options) (_ *stack, err e
 			cfg.Log.Error("worker stopped", "error", err)
 		}
 	}()
-	h, closeMon := dashboard.New(st.worker.Conn.Opt, st.recs, cfg.Log, dashboard.Options{Metrics: st.worker.Metrics.Handler()})
+	files, err := store.NewDir(cfg.DownloadDir)
+	if err != nil {
+		return nil, err
+	}
+	h, closeMon := dashboard.New(st.worker.Conn.Opt, st.recs, cfg.Log, dashboard.Options{Metrics: st.worker.Metrics.Handler(), Files: files})
 	st.closeMon = closeMon
 	ln, err := dashboard.ListenFallback(o.DashboardAddr)
 	if err != nil {
