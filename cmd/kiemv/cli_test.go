@@ -257,3 +257,20 @@ func TestWorkerStopsWithRedisDown(t *testing.T) {
 		t.Fatal("worker with Redis down did not stop within 30 s")
 	}
 }
+
+// TestErrorsRedactURLPasswords: whatever URL an error quotes, well-formed or not, its
+// password is not printed.
+func TestErrorsRedactURLPasswords(t *testing.T) {
+	for _, args := range [][]string{
+		{"--kie-base-url", "http://user:s3cr3t-pw@kie.example/x?y=1", "submit", "--task-id", "m", "--audio-id", "a"},
+		{"--api-key", "k", "submit", "--task-id", "m", "--audio-id", "a", "--callback-url", "ftp://hook:s3cr3t-pw@hooks.example/kie"},
+		{"--redis-url", "redis://:s3cr3t-pw@127.0.0.1:notaport/0", "list"},
+		{"dashboard", "--prometheus-url", "prom:s3cr3t-pw@9090"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"kiemv", "--redis-wait", "0"}, args...), &out, &errb)
+		if code == 0 || strings.Contains(errb.String()+out.String(), "s3cr3t-pw") {
+			t.Errorf("%v: exit %d, stderr %q; want an error without the password", args, code, errb.String())
+		}
+	}
+}

@@ -62,7 +62,7 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "kiemv:", withHint(err))
+	fmt.Fprintln(stderr, "kiemv:", app.RedactURL(withHint(err))) // any URL's password, parsed or not
 	var ue *usageError
 	var ce *app.ConfigError
 	var ec cli.ExitCoder

@@ -94,6 +94,8 @@ func TestRedactURL(t *testing.T) {
 		`parse "redis://:pw@h:x/0": invalid port`:   `parse "redis://:xxxxx@h:x/0": invalid port`,
 		"redis://u:p@ss@h:bad/0":                    "redis://u:xxxxx@h:bad/0",
 		"redis-sentinel://:pw@h1:26379,h2:26379/0?": "redis-sentinel://:xxxxx@h1:26379,h2:26379/0?",
+		`--prometheus-url "prom:pw@9090" is bad`:    `--prometheus-url "prom:xxxxx@9090" is bad`,
+		"at 12:30 mail me@example.org":              "at 12:30 mail me@example.org",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)

@@ -78,11 +78,16 @@ func RedactURL(raw string) string {
 		}
 		return u.Redacted()
 	}
-	return userinfoPassword.ReplaceAllString(raw, "${1}xxxxx@")
+	raw = userinfoPassword.ReplaceAllString(raw, "${1}xxxxx@")
+	return barePassword.ReplaceAllString(raw, "${1}xxxxx@")
 }
 
-// userinfoPassword matches the password part of "scheme://user:password@".
-var userinfoPassword = regexp.MustCompile(`(://[^/@:\s"]*:)[^\s"]*@`)
+// userinfoPassword matches the password part of "scheme://user:password@"; barePassword that
+// of "user:password@host" written without a scheme.
+var (
+	userinfoPassword = regexp.MustCompile(`(://[^/@:\s"]*:)[^\s"]*@`)
+	barePassword     = regexp.MustCompile(`((?:^|[\s"'(])[\w.~-]+:)[^\s"'/@:]+@`)
+)
 
 // A Redis restart or failover must stall kiemv, not fail its tasks. go-redis retries a command
 // that could not reach the server (a refused dial, a connection closed under it, LOADING while
