@@ -26,6 +26,7 @@ func devCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen-redis", Value: "127.0.0.1:0", Usage: "loopback address of the embedded Redis (port 0: any free port)"},
 			&cli.StringFlag{Name: "dashboard-addr", Value: "127.0.0.1:8080", Usage: "loopback address of the dashboard (a free port is used if it is taken)"},
 			&cli.DurationFlag{Name: "ready-after", Value: 8 * time.Second, Usage: "simulator: time from create to a ready video"},
+			&cli.Int64Flag{Name: "video-size", Usage: "simulator: bytes of each demo video (the clip padded, still playable; up to 1 GiB) so that download progress shows; 0: the 42 KiB clip"},
 			&cli.DurationFlag{Name: "poll-interval", Value: 2 * time.Second, Usage: "time between polls of one task (asynq schedules in whole seconds; 30s with --real)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -35,7 +36,8 @@ func devCommand() *cli.Command {
 			}
 			o := dev.Options{Demo: c.Int("demo"), ExitWhenDone: c.Bool("exit-when-done"), Real: c.Bool("real"),
 				Track: c.StringSlice("track"), ListenRedis: c.String("listen-redis"), DashboardAddr: c.String("dashboard-addr"),
-				ReadyAfter: c.Duration("ready-after"), PollInterval: c.Duration("poll-interval"), LogFormat: c.String("log-format")}
+				ReadyAfter: c.Duration("ready-after"), PollInterval: c.Duration("poll-interval"), LogFormat: c.String("log-format"),
+				VideoSize: c.Int64("video-size")}
 			if o.Real && !c.IsSet("demo") {
 				o.Demo = 0
 			}
@@ -74,6 +76,10 @@ func checkDev(o dev.Options) error {
 		return usagef("--poll-interval %v is below the 100ms minimum", o.PollInterval)
 	case o.ReadyAfter < 0:
 		return usagef("--ready-after must not be negative")
+	case o.VideoSize < 0 || o.VideoSize > 1<<30:
+		return usagef("--video-size %d: use 0 (the 42 KiB clip) up to 1073741824 bytes (1 GiB)", o.VideoSize)
+	case o.Real && o.VideoSize > 0:
+		return usagef("--video-size sizes the simulator's videos; with --real, KIE's are what they are")
 	case !dashboard.IsLoopback(o.ListenRedis):
 		return usagef("--listen-redis %s: the embedded Redis has no password, so it only listens on loopback (127.0.0.1:PORT)", o.ListenRedis)
 	case !dashboard.IsLoopback(o.DashboardAddr):

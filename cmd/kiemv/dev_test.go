@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -214,4 +215,34 @@ func TestDevUsageErrors(t *testing.T) {
 			t.Errorf("exit %d, stderr %q; want 2 (missing configuration) naming KIE_API_KEY", code, errb.String())
 		}
 	})
+}
+
+// TestDevBiggerVideosShowProgress: --video-size makes the simulator serve the clip padded to
+// that size (still playable), so that the live view and /videos show a download's progress;
+// the banner says how to point another terminal at the stack.
+func TestDevBiggerVideosShowProgress(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"kiemv", "--download-dir", dir, "dev", "--demo", "1", "--exit-when-done", "--video-size", "3000000",
+		"--ready-after", "0s", "--poll-interval", "1s", "--dashboard-addr", "127.0.0.1:0"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("dev exited %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), tail(errb.String(), 3000))
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.mp4"))
+	if len(files) != 1 {
+		t.Fatalf("download dir holds %v; want one video", files)
+	}
+	if fi, err := os.Stat(files[0]); err != nil || fi.Size() != 3_000_000 {
+		t.Errorf("video %v, %v; want 3,000,000 bytes", fi, err)
+	}
+	checkPlayable(t, files[0])
+	if !regexp.MustCompile(`export REDIS_URL=redis://127\.0\.0\.1:\d+/0 KIE_BASE_URL=http://127\.0\.0\.1:\d+ KIE_API_KEY=kiemv-dev-simulator-key`).MatchString(out.String()) {
+		t.Errorf("the banner has no line to paste in another terminal:\n%s", out.String())
+	}
+	var usage bytes.Buffer
+	if code := run(ctx, []string{"kiemv", "dev", "--video-size", "2000000000"}, io.Discard, &usage); code != exitUsage || !strings.Contains(usage.String(), "--video-size") {
+		t.Errorf("--video-size 2 GB: exit %d, %q; want 2 naming the flag", code, usage.String())
+	}
 }

@@ -5,11 +5,13 @@ package dev
 import (
 	"context"
 	_ "embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
@@ -38,6 +40,7 @@ type Options struct {
 	DashboardAddr string   // loopback address of the dashboard (another port if taken)
 	ReadyAfter    time.Duration
 	PollInterval  time.Duration
+	VideoSize     int64  // bytes of each demo video (0: the 42 KiB clip as it is)
 	LogFormat     string // text or json: a terminal in text gets the live view
 }
 
@@ -61,6 +64,7 @@ func Run(ctx context.Context, cfg app.Config, o Options, stdout io.Writer) error
 		return err
 	}
 	defer st.stop()
+	st.out = stdout
 	st.banner(stdout, o)
 
 	watch, err := st.follow(ctx, o)
@@ -89,12 +93,19 @@ func (st *stack) follow(ctx context.Context, o Options) ([]string, error) {
 	}
 	defer conn.Close()
 	var ids []string
+	var submitted atomic.Int64
+	stop := make(chan struct{})
+	defer close(stop)
+	if o.Demo > 0 {
+		go st.sayProgress(stop, &submitted, o.Demo)
+	}
 	for i := 1; i <= o.Demo; i++ {
 		req := jobs.SubmitRequest{MusicTaskID: "demo-music", AudioID: fmt.Sprintf("demo-%d", i), Author: "kiemv dev"}
 		rec, _, err := svc.Submit(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("submit demo video %d: %w", i, err)
 		}
+		submitted.Add(1)
 		ids = append(ids, rec.TaskID)
 	}
 	for _, id := range o.Track {
@@ -104,6 +115,37 @@ func (st *stack) follow(ctx context.Context, o Options) ([]string, error) {
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// sayProgress prints, every 2 s until stop, how far submitting the demo videos has got: the
+// creates wait for slots (KIE allows 20 per 10 s), so 40 of them take a while.
+func (st *stack) sayProgress(stop <-chan struct{}, submitted *atomic.Int64, n int) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			fmt.Fprintf(st.out, "submitting %d/%d (waiting for a create slot: KIE allows %d per 10 s)\n", submitted.Load()+1, n, st.cfg.CreateLimit)
+		}
+	}
+}
+
+// DemoVideo returns the demo clip, padded to size bytes (when size exceeds it) with an MP4
+// "free" box at its end, which players skip: a larger video that still plays, so that a
+// download's progress can be watched.
+func DemoVideo(size int64) []byte {
+	if size <= int64(len(demoMP4))+8 {
+		return demoMP4
+	}
+	pad := size - int64(len(demoMP4))
+	v := make([]byte, size)
+	copy(v, demoMP4)
+	box := v[len(demoMP4):]
+	binary.BigEndian.PutUint32(box, uint32(pad))
+	copy(box[4:], "free")
+	return v
 }
 
 // shortTime prints log times as 15:04:05 in the live view.

@@ -24,10 +24,10 @@ type progressView struct {
 	out    io.Writer
 	tty    bool
 	fd     int
-	expect int64        // size of every video when known (the simulator's clip), else 0
 	logs   *logRing     // tty: the process's log lines, shown under the tasks
 	plain  *slog.Logger // not a tty: one line per change
 	drawn  int          // lines of the last frame
+	height int          // the terminal's rows when it was drawn
 	seen   map[string]seenTask
 }
 
@@ -69,7 +69,11 @@ func (v *progressView) update(recs []*jobs.Record, now time.Time) {
 		v.seen[r.TaskID] = s
 	}
 	if v.tty {
-		v.draw(v.frame(recs, now))
+		width, height := 100, 24
+		if w, h, err := term.GetSize(v.fd); err == nil && w > 10 && h > 3 {
+			width, height = w, h
+		}
+		v.draw(v.frame(recs, now, height), width, height)
 	}
 }
 
@@ -87,26 +91,40 @@ func taskAttrs(r *jobs.Record) []any {
 	return a
 }
 
-// frame renders the lines of one redraw.
-func (v *progressView) frame(recs []*jobs.Record, now time.Time) []string {
+// frame renders the lines of one redraw for a terminal of height rows: never more than
+// height-1 lines (a full screen would scroll, and every redraw would leave a partial frame in
+// the scrollback). The header always shows; the log gets what the tasks leave, up to six
+// lines; tasks that do not fit collapse into "… N more".
+func (v *progressView) frame(recs []*jobs.Record, now time.Time, height int) []string {
 	done := 0
 	for _, r := range recs {
 		if r.State == jobs.StateDownloaded {
 			done++
 		}
 	}
+	avail := max(height-1, 2) // one row stays free for the cursor
+	logs := v.logs.lines()
+	logRows := min(len(logs), max(0, avail-1-2-min(len(recs), 3))) // keep 3 task rows before the log
+	if logRows > 0 {
+		logs = logs[len(logs)-logRows:]
+	}
+	rows := avail - 1
+	if logRows > 0 {
+		rows -= logRows + 2
+	}
 	lines := []string{fmt.Sprintf("%d/%d downloaded  ·  %s", done, len(recs), now.Format("15:04:05"))}
-	const maxRows = 20
 	for i, r := range recs {
-		if i == maxRows {
-			lines = append(lines, fmt.Sprintf("… and %d more (see the dashboard)", len(recs)-maxRows))
+		if len(recs) > rows && i == rows-1 {
+			lines = append(lines, fmt.Sprintf("… %d more (see the dashboard's /videos)", len(recs)-i))
 			break
 		}
 		lines = append(lines, v.line(r, now))
 	}
-	lines = append(lines, "", "\x00── log ──")
-	for _, l := range v.logs.lines() {
-		lines = append(lines, "\x00"+l)
+	if logRows > 0 {
+		lines = append(lines, "", "\x00── log ──")
+		for _, l := range logs {
+			lines = append(lines, "\x00"+l)
+		}
 	}
 	return lines
 }
@@ -120,9 +138,9 @@ func (v *progressView) line(r *jobs.Record, now time.Time) string {
 	case jobs.StateReady:
 		return s + "video ready; download queued"
 	case jobs.StateDownloading:
-		s += progressBar(r.Bytes, v.expect, 24) + " " + dashboard.HumanBytes(r.Bytes)
-		if v.expect > 0 {
-			s += "/" + dashboard.HumanBytes(v.expect)
+		s += progressBar(r.Bytes, r.PartTotal, 24) + " " + dashboard.HumanBytes(r.Bytes)
+		if r.PartTotal > 0 {
+			s += "/" + dashboard.HumanBytes(r.PartTotal)
 		}
 		if rate := v.seen[r.TaskID].rate; rate > 0 {
 			s += "  " + dashboard.HumanBytes(int64(rate)) + "/s"
@@ -134,17 +152,20 @@ func (v *progressView) line(r *jobs.Record, now time.Time) string {
 	return s + r.Error
 }
 
-// draw rewrites the previous frame in place. Frames never shrink, so every line of the last
-// one is overwritten; lines are cut to the terminal width so that none wraps.
-func (v *progressView) draw(lines []string) {
+// draw rewrites the previous frame in place. Frames never shrink while the terminal keeps its
+// size, so every line of the last one is overwritten; lines are cut to the terminal width so
+// that none wraps. When the terminal was resized, the screen is cleared and drawn afresh.
+func (v *progressView) draw(lines []string, width, height int) {
+	var b strings.Builder
+	if height != v.height {
+		if v.height != 0 {
+			b.WriteString("\x1b[H\x1b[2J") // resized: start over at the top
+		}
+		v.drawn, v.height = 0, height
+	}
 	for len(lines) < v.drawn {
 		lines = append(lines, "")
 	}
-	width := 100
-	if w, _, err := term.GetSize(v.fd); err == nil && w > 10 {
-		width = w
-	}
-	var b strings.Builder
 	if v.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dF", v.drawn)
 	}

@@ -24,6 +24,7 @@ import (
 // the KIE simulator, a worker and the dashboard.
 type stack struct {
 	cfg      app.Config // pointed at the embedded Redis and, unless --real, the simulator
+	out      io.Writer  // stdout: the banner and progress lines
 	redis    *miniredis.Miniredis
 	simURL   string // "" with --real
 	dashURL  string
@@ -58,7 +59,7 @@ func startStack(ctx context.Context, cfg app.Config, o Options) (_ *stack, err e
 		if ready == 0 {
 			ready = -1 // kiesim: negative means at once (zero means its default)
 		}
-		sim := kiesim.New(kiesim.Config{Video: demoMP4, ReadyAfter: ready, APIKey: APIKey})
+		sim := kiesim.New(kiesim.Config{Video: DemoVideo(o.VideoSize), ReadyAfter: ready, APIKey: APIKey})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("KIE simulator: %w", err)
@@ -138,6 +139,11 @@ func (st *stack) banner(w io.Writer, o Options) {
 	fmt.Fprintf(w, "  dashboard         %s  (followed tasks: %svideos, metrics: %smetrics)\n", st.dashURL, st.dashURL, st.dashURL)
 	fmt.Fprintf(w, "  videos            %s\n", dir)
 	fmt.Fprintf(w, "  other terminals   REDIS_URL=%s kiemv list   (or point asynqmon --redis-url at it)\n", cfg.RedisURL)
+	if st.simURL != "" {
+		fmt.Fprintf(w, "  paste there       export REDIS_URL=%s KIE_BASE_URL=%s KIE_API_KEY=%s\n", cfg.RedisURL, st.simURL, APIKey)
+	} else {
+		fmt.Fprintf(w, "  paste there       export REDIS_URL=%s   (and your KIE_API_KEY)\n", cfg.RedisURL)
+	}
 	if o.Real {
 		fmt.Fprintf(w, "  submit            REDIS_URL=%s kiemv submit --task-id T --audio-id A\n", cfg.RedisURL)
 		fmt.Fprintf(w, "WARNING: the embedded Redis lives in this process's memory: every followed task is FORGOTTEN\n"+
