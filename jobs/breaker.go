@@ -155,19 +155,61 @@ func (b *Breaker) wait(ctx context.Context, dep string) error {
 	if !try {
 		return wait
 	}
+	if b.probe(ctx, dep) {
+		return nil
+	}
+	return wait
+}
+
+// probe takes the probe lease of dep, if it is free, and probes: with ProbeKIEFunc for KIE,
+// whose success closes the breaker; otherwise by letting the caller's own call go ahead. It
+// reports whether the caller may go ahead.
+func (b *Breaker) probe(ctx context.Context, dep string) bool {
+	cfg := b.Config.withDefaults()
 	if ok, err := b.State.TryProbe(ctx, dep, cfg.ProbeInterval); err != nil || !ok {
-		return wait
+		return false
 	}
 	if dep != DepKIE || b.ProbeKIEFunc == nil {
 		b.log().Info("probing whether it is back with a task's own call", "dependency", dep)
-		return nil
+		return true
 	}
 	if err := b.ProbeKIEFunc(ctx); err != nil {
 		b.log().Info("probe: still down", "dependency", dep, "error", err)
-		return wait
+		return false
 	}
 	b.closeDep(ctx, dep)
-	return nil
+	return true
+}
+
+// Run probes KIE with ProbeKIEFunc while its breaker is open, once per ProbeInterval across
+// all processes (the lease decides which), until ctx ends: recovery does not wait for a task
+// to come by. Without ProbeKIEFunc it returns at once.
+func (b *Breaker) Run(ctx context.Context) {
+	if b == nil || b.ProbeKIEFunc == nil {
+		return
+	}
+	cfg := b.Config.withDefaults()
+	tick := time.NewTicker(max(cfg.ProbeInterval/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		open, err := b.State.Open(ctx, DepKIE)
+		if err != nil {
+			continue
+		}
+		b.mu.Lock()
+		v := b.view(DepKIE)
+		b.set(DepKIE, v, open)
+		v.checked = time.Now()
+		b.mu.Unlock()
+		if open {
+			b.probe(ctx, DepKIE)
+		}
+	}
 }
 
 // failed records a transient failure of dep met by holder and returns the outage error the

@@ -79,11 +79,23 @@ func (o *Outages) Open(ctx context.Context, dep string) (bool, error) {
 	return n == 1, nil
 }
 
+// probeScript takes the probe lease when the last one has run out. It reads the time from
+// Redis (one clock for every worker) and keeps the lease's end as the key's value, not as its
+// expiry. KEYS: probe. ARGV: ttl ms. Reply: 1 if taken.
+var probeScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local until_ = tonumber(redis.call('GET', KEYS[1]) or '0')
+if now < until_ then return 0 end
+redis.call('SET', KEYS[1], now + tonumber(ARGV[1]), 'PX', tonumber(ARGV[1]) + 60000)
+return 1
+`)
+
 // TryProbe takes the probe lease of dep for ttl; one caller gets it per ttl.
 func (o *Outages) TryProbe(ctx context.Context, dep string, ttl time.Duration) (bool, error) {
-	ok, err := o.rdb.SetNX(ctx, o.keys.Outage(dep, "probe"), time.Now().UnixMilli(), max(ttl, time.Millisecond)).Result()
+	n, err := probeScript.Run(ctx, o.rdb, []string{o.keys.Outage(dep, "probe")}, max(ttl.Milliseconds(), 1)).Int()
 	if err != nil {
 		return false, fmt.Errorf("outage state of %s: probe lease: %w", dep, err)
 	}
-	return ok, nil
+	return n == 1, nil
 }
