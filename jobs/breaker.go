@@ -13,13 +13,13 @@ import (
 // DepKIE names KIE's API in the outage state; a video host is named by HostDep.
 const DepKIE = "kie"
 
-// HostDep names the file host of a video URL in the outage state ("host:<hostname>").
+// HostDep names the file host of a video URL in the outage state ("host:<host[:port]>").
 func HostDep(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Hostname() == "" {
+	if err != nil || u.Host == "" {
 		return "host:unknown"
 	}
-	return "host:" + u.Hostname()
+	return "host:" + u.Host
 }
 
 // Outages keeps the outage state of each dependency, shared by every worker.

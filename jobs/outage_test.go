@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,5 +93,68 @@ func TestWorkerOutageRecovery(t *testing.T) {
 	}
 	if took > 4*time.Second {
 		t.Errorf("last file landed %v after KIE came back; want within a few seconds", took)
+	}
+}
+
+// TestWorkerFileHostOutage: the video host answers 503 to everyone for a while. The downloads
+// wait on the host's breaker without using retries, one task's own request probes it per
+// interval, and every file lands within seconds of the host's return.
+func TestWorkerFileHostOutage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, kiesim.Config{})
+	var down atomic.Bool
+	var hits atomic.Int32
+	host := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		e.sim.ServeHTTP(w, r)
+	})
+	const n, probeEvery, outage = 6, 500 * time.Millisecond, 3 * time.Second
+	br := &jobs.Breaker{State: e.outages(), Log: quietLog(),
+		Config: jobs.BreakerConfig{Threshold: 3, ProbeInterval: probeEvery, Recheck: time.Second, CacheFor: 100 * time.Millisecond}}
+	p, d := e.poller(), e.downloader()
+	p.Breaker, d.Breaker = br, br
+	down.Store(true)
+	var ids []string
+	for i := range n {
+		id := e.simTask(fmt.Sprintf("mp4_hostdown%02d", i), kiesim.Fate{})
+		e.record(id, jobs.StateReady, time.Time{}, host.URL+kiesim.PathFiles+id+".mp4")
+		if _, err := e.client.Enqueue(jobs.NewDownloadTask(id, 1, e.q, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	e.startWorker(p, d)
+	maxRetried := 0
+	start := time.Now()
+	for time.Since(start) < outage {
+		retry, _ := e.insp.ListRetryTasks(e.q.Download)
+		for _, ti := range retry {
+			maxRetried = max(maxRetried, ti.Retried)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if open, _ := e.outages().Open(e.ctx, jobs.HostDep(host.URL)); !open {
+		t.Fatal("the host's breaker is not open during its outage")
+	}
+	during := int(hits.Load())
+	down.Store(false)
+	back := time.Now()
+	for _, id := range ids {
+		e.waitFor(id, 10*time.Second, func(r *jobs.Record) bool { return r.State == jobs.StateDownloaded })
+	}
+	took := time.Since(back)
+	t.Logf("host down %v: %d requests; all %d downloaded %v after; most retries used %d", outage, during, n, took.Round(time.Millisecond), maxRetried)
+	if maxRetried != 0 {
+		t.Errorf("a waiting download used %d retries; want 0", maxRetried)
+	}
+	if limit := n + int(outage/probeEvery) + 1; during > limit {
+		t.Errorf("the host saw %d requests in %v down; want each task's first and about one probe per %v (≤ %d)", during, outage, probeEvery, limit)
+	}
+	if took > 4*time.Second {
+		t.Errorf("last file landed %v after the host came back; want within a few seconds", took)
 	}
 }

@@ -40,7 +40,7 @@ local ok = tonumber(redis.call('GET', KEYS[2]) or '0')
 if ok > since then since = ok end
 local open = redis.call('EXISTS', KEYS[3])
 if open == 0 and redis.call('ZCOUNT', KEYS[1], '(' .. since, '+inf') >= tonumber(ARGV[5]) then
-  redis.call('SET', KEYS[3], now)
+  redis.call('SET', KEYS[3], now, 'PX', 86400000) -- a host gone for good is forgotten in a day
   open = 1
 end
 return {again, open}
