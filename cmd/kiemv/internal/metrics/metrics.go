@@ -47,7 +47,7 @@ func New(recs *store.Records, insp *asynq.Inspector) *Metrics {
 		kieSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kiemv_kie_call_duration_seconds",
 			Help: "Duration of KIE API calls by endpoint.", Buckets: prometheus.DefBuckets}, []string{"endpoint"}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_polls_total",
-			Help: "Runs of the poll handler by outcome (pending, ready, failed, not_found, rate_limited, throttled, error, refused, canceled, timed_out)."},
+			Help: "Runs of the poll handler by outcome (pending, ready, failed, not_found, rate_limited, throttled, error, refused, canceled, timed_out, outage)."},
 			[]string{"outcome"}),
 		stateChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_state_changes_total",
 			Help: "Record state changes made by this worker, by the state entered."}, []string{"state"}),
