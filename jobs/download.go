@@ -49,7 +49,8 @@ type Downloader struct {
 	Config  DownloadConfig
 	Log     *slog.Logger
 	NowFunc func() time.Time
-	Hooks   *Hooks // optional observers (metrics)
+	Hooks   *Hooks   // optional observers (metrics)
+	Breaker *Breaker // optional: shared outage state of KIE and the video hosts
 }
 
 // downloadAttempt is one run of a download task: the Downloader with its defaults filled in
@@ -60,6 +61,8 @@ type downloadAttempt struct {
 	cfg    DownloadConfig
 	client *http.Client
 	stale  func() // stops the attempt when its record moved on
+	url    string // the URL last fetched: its host is blamed for a transient failure
+	wait   error  // set by outage: the error that makes the task wait, not retry
 }
 
 // ProcessTask implements asynq.Handler.
@@ -86,6 +89,9 @@ func (a *downloadAttempt) process(ctx context.Context, t *asynq.Task) error {
 	}
 	if rec.State != StateReady && rec.State != StateDownloading {
 		return nil // done already
+	}
+	if err := a.Breaker.wait(ctx, HostDep(rec.VideoURL)); err != nil {
+		return err // the video host is down: wait for a probe to succeed, no retry used
 	}
 	if rec, err = a.claimPart(ctx, rec); rec == nil || err != nil {
 		return err
@@ -137,6 +143,7 @@ func (a *downloadAttempt) download(ctx context.Context, rec *Record) (result, er
 	if res, ok, err := a.committed(id); ok || err != nil {
 		return res, err
 	}
+	a.url = rec.VideoURL
 	res, err := a.transfer(rec, rec.VideoURL).run(ctx)
 	if errors.Is(err, errURLDead) {
 		a.log.Info("video URL is dead; asking KIE for a fresh one", "task_id", id, "reason", err)
@@ -145,7 +152,11 @@ func (a *downloadAttempt) download(ctx context.Context, rec *Record) (result, er
 			return result{}, ferr
 		}
 		a.note(ctx, id, Change{VideoURL: fresh})
+		a.url = fresh
 		res, err = a.transfer(rec, fresh).run(ctx)
+	}
+	if err == nil {
+		a.Breaker.succeeded(ctx, HostDep(a.url))
 	}
 	return res, err
 }
@@ -204,29 +215,6 @@ func (a *downloadAttempt) transfer(rec *Record, url string) *transfer {
 	}
 }
 
-// freshURL asks KIE for the task's current video URL, then for a signed download link.
-func (a *downloadAttempt) freshURL(ctx context.Context, id string) (string, error) {
-	vr, err := a.KIE.VideoDetails(ctx, id)
-	if err != nil {
-		if kie.IsTemporary(err) {
-			return "", fmt.Errorf("fresh URL for %s: %w", id, err)
-		}
-		return "", fmt.Errorf("%w: KIE gave no fresh URL for %s: %v", errURLDead, id, err)
-	}
-	if vr.VideoURL == "" {
-		return "", fmt.Errorf("%w: KIE's record of %s has no video URL any more", errURLDead, id)
-	}
-	signed, err := a.KIE.DownloadURL(ctx, vr.VideoURL)
-	if err != nil {
-		if kie.IsTemporary(err) {
-			return "", fmt.Errorf("download-url for %s: %w", id, err)
-		}
-		a.log.Warn("download-url refused; trying record-info's URL", "task_id", id, "reason", err)
-		return vr.VideoURL, nil
-	}
-	return signed, nil
-}
-
 // onError records what a failed attempt means: expired, failed for good, or retried later.
 // A record that cannot be updated here is logged: the attempt's own error is what Asynq
 // needs to hear.
@@ -238,6 +226,8 @@ func (a *downloadAttempt) onError(ctx context.Context, id string, err error) err
 		return nil
 	case ctx.Err() != nil:
 		return err
+	case IsOutage(err):
+		return err // waiting for KIE or the video host to come back: no retry used
 	case errors.Is(err, errURLDead):
 		msg := fmt.Sprintf("the video of mp4 task %s can no longer be fetched (%v); KIE keeps videos about 14 days", id, err)
 		rec, cerr := a.change(ctx, id, Change{To: StateExpired, Error: msg})
@@ -250,6 +240,8 @@ func (a *downloadAttempt) onError(ctx context.Context, id string, err error) err
 		}
 		a.removePart(id)
 		return fmt.Errorf("download of mp4 task %s refused: %w: %w", id, err, asynq.SkipRetry) // the text of msg
+	case a.outage(ctx, id, err):
+		return a.wait
 	case lastAttempt(ctx):
 		n, _ := asynq.GetRetryCount(ctx) // known: lastAttempt checked it
 		msg := fmt.Sprintf("download of mp4 task %s gave up after %d attempts, the last: %v; run `kiemv retry %s` to try again", id, n+1, err, id)

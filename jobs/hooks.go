@@ -16,6 +16,7 @@ const (
 	PollRefused     = "refused"      // a permanent error (bad key, no credits…); the record failed
 	PollCanceled    = "canceled"     // the worker stopped or the attempt timed out mid-call
 	PollTimedOut    = "timed_out"    // the poll budget was spent; KIE was not called
+	PollOutage      = "outage"       // KIE is down: the poll waits for a probe to succeed; KIE was not called
 )
 
 // Hooks lets the process observe the handlers (for metrics) without jobs importing any
@@ -37,6 +38,15 @@ type Hooks struct {
 	// the reason: the lost task's state ("missing", "archived", "completed"), or
 	// "budget_spent" / "requeues_spent" when it ended the record instead.
 	ReconciledFunc func(reason string)
+	// OutageFunc is called when this process sees a dependency (DepKIE, or a HostDep) go down
+	// (up false: its breaker opened) or come back (up true).
+	OutageFunc func(dep string, up bool)
+}
+
+func (h *Hooks) outage(dep string, up bool) {
+	if h != nil && h.OutageFunc != nil {
+		h.OutageFunc(dep, up)
+	}
 }
 
 func (h *Hooks) reconciled(reason string) {

@@ -57,6 +57,7 @@ type Poller struct {
 	Log      *slog.Logger
 	NowFunc  func() time.Time // default time.Now
 	Hooks    *Hooks           // optional observers (metrics)
+	Breaker  *Breaker         // optional: shared KIE outage state (nil: every task retries on its own)
 }
 
 // pollAttempt is one run of a poll task: the Poller with its defaults filled in once.
@@ -98,6 +99,10 @@ func (a *pollAttempt) poll(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	if err := a.Breaker.wait(ctx, DepKIE); err != nil {
+		a.hooks.poll(PollOutage) // KIE is down: wait for the probe, without a Redis read of the record
+		return err
+	}
 	rec, err := a.load(ctx, "poll", id, gen)
 	if rec == nil || err != nil {
 		return err
@@ -126,8 +131,12 @@ func (a *pollAttempt) poll(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		outcome := pollErrorOutcome(ctx, err)
 		a.hooks.poll(outcome)
+		if outcome != PollError && outcome != PollCanceled {
+			a.Breaker.succeeded(ctx, DepKIE) // KIE answered, if only to refuse
+		}
 		return a.onError(ctx, rec, err, outcome)
 	}
+	a.Breaker.succeeded(ctx, DepKIE)
 	a.hooks.poll(pollOutcome(vr))
 	return a.onReply(ctx, id, vr, now)
 }
@@ -199,6 +208,9 @@ func (a *pollAttempt) onError(ctx context.Context, rec *Record, err error, outco
 	case PollError:
 		if !a.note(ctx, id, Change{AddPolls: 1}) {
 			return nil
+		}
+		if wait := a.Breaker.failed(ctx, DepKIE, id); wait != nil {
+			return wait // KIE is down for many tasks (or this one looks once more): no retry used
 		}
 		if lastAttempt(ctx) {
 			msg := fmt.Sprintf("polling mp4 task %s gave up after %d transient errors, the last: %v; run `kiemv retry %s` once KIE is healthy", id, PollMaxRetry, err, id)

@@ -57,11 +57,14 @@ func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	b = b.withDefaults()
 	var nr *notReadyError
 	var rl *rateLimitedError
+	var oe *outageError
 	switch {
 	case errors.As(err, &nr):
 		return DueIn(nr.delay)
 	case errors.As(err, &rl):
 		return DueIn(min(rl.delay, b.Max)) // a server's Retry-After is capped too
+	case errors.As(err, &oe):
+		return DueIn(oe.delay)
 	case errors.Is(err, asynq.ErrLeaseExpired):
 		return DueIn(b.Base)
 	}
@@ -98,11 +101,12 @@ func DueIn(d time.Duration) time.Duration {
 }
 
 // IsFailure is an asynq IsFailure func: a poll that found the video pending, a wait imposed
-// by a rate limit, and a lease lost to a crashed worker are not failures and use up no retry.
+// by a rate limit, a wait for a dependency to come back (IsOutage), and a lease lost to a
+// crashed worker are not failures and use up no retry.
 func IsFailure(err error) bool {
 	var nr *notReadyError
 	var rl *rateLimitedError
-	return err != nil && !errors.As(err, &nr) && !errors.As(err, &rl) && !errors.Is(err, asynq.ErrLeaseExpired)
+	return err != nil && !errors.As(err, &nr) && !errors.As(err, &rl) && !IsOutage(err) && !errors.Is(err, asynq.ErrLeaseExpired)
 }
 
 // jitter returns d moved by a random fraction of at most ±frac.

@@ -89,18 +89,23 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.poll.Shutdown()
 		return fmt.Errorf("start download server: %w", err)
 	}
-	reconciled := make(chan struct{})
+	reconciled, probed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(reconciled)
 		if w.reconciler != nil {
 			w.reconciler.Run(ctx)
 		}
 	}()
+	go func() {
+		defer close(probed)
+		w.poller.Breaker.Run(ctx) // the downloader shares it, or has none of KIE's to probe
+	}()
 	<-ctx.Done()
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
 		<-reconciled
+		<-probed
 		done := make(chan struct{})
 		go func() { w.poll.Shutdown(); close(done) }()
 		w.download.Shutdown()

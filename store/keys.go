@@ -17,6 +17,7 @@ const DefaultNamespace = "kiemv"
 //	<ns>:rl:<limit>:held:<holder>    string: the call booked for holder (Limiter.Reserve)
 //	<ns>:cb:<task id>:<stamp>        string: a callback already acted on (ReplayGuard)
 //	<ns>:lock:<name>                 string: the token of the lock's holder (Lock)
+//	<ns>:outage:<dep>:<part>         fails, ok, open, probe: a dependency's breaker (Outages)
 //
 // Namespaces and ids hold no ':' (ids pass jobs.ValidateID), so no two kinds collide; the
 // update script relies on it when it reads the id back from a record key's ":rec:" suffix.
@@ -52,3 +53,8 @@ func (k Keys) Callback(taskID, stamp string) string { return k.ns + ":cb:" + tas
 
 // Lock is the lock of that name (such as "reconcile"), holding its holder's token.
 func (k Keys) Lock(name string) string { return k.ns + ":lock:" + name }
+
+// Outage is the shared outage state of a dependency (jobs.DepKIE, or a jobs.HostDep), part is
+// one of "fails" (sorted set: holder → unix ms of its last failure), "ok" (unix ms of the last
+// success), "open" (unix ms it opened; absent when closed) or "probe" (the probe lease).
+func (k Keys) Outage(dep, part string) string { return k.ns + ":outage:" + dep + ":" + part }

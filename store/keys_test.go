@@ -33,6 +33,7 @@ func TestKeyNames(t *testing.T) {
 		{k.Callback("mp4_1", "1700000000"), "ns1:cb:mp4_1:1700000000"},
 		{d.Callback("mp4_1", "1700000000"), "kiemv:cb:mp4_1:1700000000"},
 		{k.Lock("reconcile"), "ns1:lock:reconcile"},
+		{k.Outage("kie", "open"), "ns1:outage:kie:open"},
 	} {
 		if c.got != c.want {
 			t.Errorf("key %q; want %q", c.got, c.want)

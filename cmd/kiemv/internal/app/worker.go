@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/metrics"
 	"github.com/kiemv/kiemv/jobs"
+	"github.com/kiemv/kiemv/jobs/kie"
 	"github.com/kiemv/kiemv/store"
 )
 
@@ -81,9 +82,16 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 		pollKIE = opt.WrapPollKIE(k)
 	}
 	hooks := joinHooks(joinHooks(m.Hooks(), hintHooks(c.Log, wc.MaxVideoBytes)), opt.Hooks)
-	poller := &jobs.Poller{KIE: pollKIE, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
+	breaker := &jobs.Breaker{State: store.NewOutages(conn.Redis, c.Namespace), Log: c.Log, Hooks: hooks,
+		ProbeKIEFunc: func(ctx context.Context) error {
+			if _, err := k.Credits(ctx); err != nil && kie.IsTemporary(err) {
+				return err
+			}
+			return nil // any answer but a transient error: KIE is back
+		}}
+	poller := &jobs.Poller{Breaker: breaker, KIE: pollKIE, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
 		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}, Hooks: hooks}
-	dl := &jobs.Downloader{KIE: k, Store: recs, Files: dir, Log: c.Log, HTTP: videoClient(c, wc),
+	dl := &jobs.Downloader{Breaker: breaker, KIE: k, Store: recs, Files: dir, Log: c.Log, HTTP: videoClient(c, wc),
 		Config: jobs.DownloadConfig{MaxBytes: wc.MaxVideoBytes}, Hooks: hooks}
 	svc, err := c.Service(conn, nil, ServiceOptions{})
 	if err != nil {
@@ -185,6 +193,10 @@ func joinHooks(a, b *jobs.Hooks) *jobs.Hooks {
 		ReconciledFunc: func(reason string) {
 			call(a.ReconciledFunc, reason)
 			call(b.ReconciledFunc, reason)
+		},
+		OutageFunc: func(dep string, up bool) {
+			call2(a.OutageFunc, dep, up)
+			call2(b.OutageFunc, dep, up)
 		},
 	}
 }

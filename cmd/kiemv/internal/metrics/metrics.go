@@ -33,6 +33,7 @@ type Metrics struct {
 	limiterWaits  *prometheus.CounterVec
 	limiterWaited *prometheus.CounterVec
 	reconciled    *prometheus.CounterVec
+	kieUp         prometheus.Gauge
 }
 
 // New registers kiemv's metrics, the records-by-state gauge read from recs, Asynq's
@@ -46,7 +47,7 @@ func New(recs *store.Records, insp *asynq.Inspector) *Metrics {
 		kieSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kiemv_kie_call_duration_seconds",
 			Help: "Duration of KIE API calls by endpoint.", Buckets: prometheus.DefBuckets}, []string{"endpoint"}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_polls_total",
-			Help: "Runs of the poll handler by outcome (pending, ready, failed, not_found, rate_limited, throttled, error, refused, canceled, timed_out)."},
+			Help: "Runs of the poll handler by outcome (pending, ready, failed, not_found, rate_limited, throttled, error, refused, canceled, timed_out, outage)."},
 			[]string{"outcome"}),
 		stateChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_state_changes_total",
 			Help: "Record state changes made by this worker, by the state entered."}, []string{"state"}),
@@ -62,9 +63,12 @@ func New(recs *store.Records, insp *asynq.Inspector) *Metrics {
 		reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiemv_reconciled_total",
 			Help: "Records whose task was lost, acted on by this worker's reconciler, by reason (missing, archived, completed: queued again; budget_spent, requeues_spent: ended)."},
 			[]string{"reason"}),
+		kieUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kiemv_kie_up",
+			Help: "1 while KIE's API is taken to be up; 0 while its breaker is open (an outage: tasks wait for a probe to succeed)."}),
 	}
+	m.kieUp.Set(1)
 	m.reg.MustRegister(m.kieCalls, m.kieSeconds, m.polls, m.stateChanges, m.downloadBytes, m.downloads,
-		m.limiterWaits, m.limiterWaited, m.reconciled)
+		m.limiterWaits, m.limiterWaited, m.reconciled, m.kieUp)
 	registerShared(m.reg, recs, insp)
 	return m
 }
@@ -90,6 +94,11 @@ func (m *Metrics) Hooks() *jobs.Hooks {
 		PollFunc:       func(outcome string) { m.polls.WithLabelValues(outcome).Inc() },
 		StateFunc:      func(_ string, to jobs.State) { m.stateChanges.WithLabelValues(string(to)).Inc() },
 		ReconciledFunc: func(reason string) { m.reconciled.WithLabelValues(reason).Inc() },
+		OutageFunc: func(dep string, up bool) {
+			if dep == jobs.DepKIE {
+				m.kieUp.Set(map[bool]float64{false: 0, true: 1}[up])
+			}
+		},
 		DownloadFunc: func(n int64, d time.Duration, err error) {
 			result := "ok"
 			if err != nil {

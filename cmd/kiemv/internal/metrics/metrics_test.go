@@ -72,3 +72,37 @@ func TestLimiterWaitsAreCounted(t *testing.T) {
 		t.Errorf("a call let through at once was counted as a wait")
 	}
 }
+
+// TestKIEUp: kiemv_kie_up starts at 1, follows what the breaker reports of KIE (0 while open),
+// and ignores the file hosts.
+func TestKIEUp(t *testing.T) {
+	rdb, _ := storetest.Redis(t)
+	m := New(store.NewRecords(rdb, storetest.Namespace(t)), asynq.NewInspectorFromRedisClient(rdb))
+	up := func() float64 {
+		mf, err := m.reg.Gather()
+		if err != nil {
+			t.Fatalf("gather: %v", err)
+		}
+		for _, f := range mf {
+			if f.GetName() == "kiemv_kie_up" {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no kiemv_kie_up")
+		return -1
+	}
+	h := m.Hooks()
+	steps := []struct {
+		dep  string
+		up   bool
+		want float64
+	}{{"", true, 1}, {jobs.DepKIE, false, 0}, {"host:files.example", true, 0}, {jobs.DepKIE, true, 1}, {"host:files.example", false, 1}}
+	for i, s := range steps {
+		if s.dep != "" {
+			h.OutageFunc(s.dep, s.up)
+		}
+		if got := up(); got != s.want {
+			t.Errorf("step %d (%s up=%v): kiemv_kie_up %v, want %v", i, s.dep, s.up, got, s.want)
+		}
+	}
+}
