@@ -11,8 +11,10 @@ import (
 // bookScript is gcraScript with a place in line: a call that does not conform now books the
 // next free one (the TAT moves on, as for an allowed call) under the holder's key, and the
 // holder's next ask at that time, or at most late after it, goes ahead without taking
-// another call. A holder that comes later than that has lost its call (it lies in the past,
-// so it crowds no later one) and books again, at the end of the line. Booked calls are in
+// another call. A holder that comes later than that goes ahead too if no call was booked
+// after its own (its call moves to now, and the line after it); otherwise it has lost its
+// call (it lies in the past, so it crowds no later one) and books again, at the end of the
+// line. Booked calls are in
 // the order the holders first asked: the booking is their ticket.
 // KEYS: limit key, holder key. ARGV: emission interval µs, tolerance µs, late µs, how long
 // (ms) a holder key outlives its lateness.
@@ -29,6 +31,12 @@ if booked then
   if now < booked then return booked - now end
   redis.call('DEL', KEYS[2])
   if now <= booked + late then return 0 end
+  local last = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+  if last == booked + tolerance + interval then
+    last = last + now - booked
+    redis.call('SET', KEYS[1], string.format('%d', last), 'PX', string.format('%d', math.ceil((last - now) / 1000)))
+    return 0
+  end
 end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if tat < now then tat = now end
