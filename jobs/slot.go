@@ -85,7 +85,7 @@ func (s *Service) awaitCreate(ctx context.Context, audioID, holder string, deadl
 			return fmt.Errorf("submit of audio %s %w for a create slot after %v (its turn was %v away); nothing was created at KIE and the audio is free to submit again",
 				audioID, ErrWaitTimeout, now.Sub(start).Round(time.Second), d.Round(time.Second))
 		}
-		if !now.Before(report) {
+		if !now.Before(report) && d >= time.Second { // a wait under a second is not worth a word
 			s.reportWait(CreateWait{AudioID: audioID, Waited: now.Sub(start), Left: d})
 			report = now.Add(createWaitReport)
 		}
