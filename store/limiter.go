@@ -26,16 +26,22 @@ type Limit struct {
 	Late time.Duration
 }
 
-// windowMargin is the share of a window that Window adds to its period: N+1 calls spaced
-// (d+d/windowMargin)/N apart span d plus that margin, half of which a booked call may be
-// late by (Late) and half of which covers the spread of network delays to KIE.
-const windowMargin = 50
+// A Window's booked calls may go up to a hundredth of the window after their time, and at
+// least windowLate (so that the timers of a busy machine do not lose calls); a further
+// hundredth, at least windowSpread, covers the spread of network delays between kiemv and KIE.
+const (
+	windowLate   = 40 * time.Millisecond
+	windowSpread = 10 * time.Millisecond
+)
 
 // Window returns a Limit that admits at most n calls in any window of length d, however the
-// window is placed: calls are paced evenly, (d + 2 %)/n apart, with no burst, so that any n+1
-// of them span more than d even when each goes up to d/100 after its time (Limit.Late).
+// window is placed: calls are paced evenly with no burst, (d + margin)/n apart, so that any
+// n+1 of them span d plus the margin. The margin is what a booked call may be late by
+// (Limit.Late: d/100, at least 40ms) plus d/100 (at least 10ms) for the spread of network
+// delays: 50ms (5 %) for a second, 200ms (2 %) for 10 s.
 func Window(n int, d time.Duration) Limit {
-	return Limit{Rate: n, Period: d + d/windowMargin, Burst: 1, Late: d / (2 * windowMargin)}
+	late := max(d/100, windowLate)
+	return Limit{Rate: n, Period: d + late + max(d/100, windowSpread), Burst: 1, Late: late}
 }
 
 // interval is the time between two calls at the sustained rate.

@@ -148,8 +148,8 @@ func TestBenchEfficiencyQuotaBaseline(t *testing.T) {
 	c := figures(t, r, "creates")
 	num(t, c, "submits", 8, 8, false)
 	num(t, c, "slowest_s", 3.5, 1.1*8/1.8, false)
-	num(t, c, "later_than_own_fair_time", 0, 0, false)
-	num(t, c, "out_of_arrival_order", 0, 0, false)
+	num(t, c, "creates_later_than_fair", 0, 0, false)
+	num(t, c, "creates_overtaken", 0, 0, false)
 	num(t, c, "creates_refused_by_kie", 0, 0, false)
 
 	b := figures(t, r, "baseline")

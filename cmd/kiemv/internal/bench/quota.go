@@ -104,7 +104,7 @@ func (e *benchEnv) quota(ctx context.Context) (*scenario, error) {
 	s.add("max_record_info_per_s", float64(st.MaxRecordInfoPerSecond), "/s")
 	s.note("%d tasks polled every %v want %.0f record-info calls/s; the limit (kiemv's shared limiter and the simulator's) is %d/s; %d tasks become ready %.3g–%.3g s after they are followed, the rest never; watched %.0f s",
 		n, o.Interval, float64(n)/o.Interval.Seconds(), limit, len(ready), cycle.Seconds()/4, cycle.Seconds()*5/4, run)
-	s.note("kiemv's limiter paces admitted calls %v apart (store.Window: the second plus 2 %%, over %d), so no second holds more than %d; the best mean detection it can reach is N/(2·%.1f) = %.3g s",
+	s.note("kiemv's limiter paces admitted calls %v apart (store.Window: a second plus a 50 ms margin, over %d), so no second holds more than %d; the best mean detection it can reach is N/(2·%.1f) = %.3g s",
 		(win.Period / time.Duration(win.Rate)).Round(100*time.Microsecond), limit, limit, sustained, float64(n)/(2*sustained))
 	s.note("calls_over_limit counts record-info calls the simulator refused for exceeding its %d/s limit, counted over a sliding second ((t-1s, t] at each call); max_record_info_per_s is the most calls it saw in any sliding second", limit)
 	over3, max3, err := e.quotaWorkers(ctx, 3, cycle)
@@ -130,6 +130,13 @@ func (e *benchEnv) quotaWorkers(ctx context.Context, k int, cycle time.Duration)
 	ns := benchNamespace("quota")
 	var ws []*benchWorker
 	defer func() {
+		for _, w := range ws { // stop every worker before the first cleans the namespace
+			if w.stop != nil {
+				w.stop()
+				<-w.done
+				w.stop = nil
+			}
+		}
 		for _, w := range ws {
 			w.Close(e)
 		}
