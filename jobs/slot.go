@@ -85,11 +85,14 @@ func (s *Service) awaitCreate(ctx context.Context, audioID, holder string, deadl
 			return fmt.Errorf("submit of audio %s %w for a create slot after %v (its turn was %v away); nothing was created at KIE and the audio is free to submit again",
 				audioID, ErrWaitTimeout, now.Sub(start).Round(time.Second), d.Round(time.Second))
 		}
-		if !now.Before(report) && d >= time.Second { // a wait under a second is not worth a word
-			s.reportWait(CreateWait{AudioID: audioID, Waited: now.Sub(start), Left: d})
-			report = now.Add(createWaitReport)
+		step := d
+		if d >= time.Second { // a wait under a second is not worth a word
+			if !now.Before(report) {
+				s.reportWait(CreateWait{AudioID: audioID, Waited: now.Sub(start), Left: d})
+				report = now.Add(createWaitReport)
+			}
+			step = min(step, report.Sub(now))
 		}
-		step := min(d, report.Sub(now))
 		if !deadline.IsZero() {
 			step = min(step, deadline.Sub(now))
 		}
