@@ -83,7 +83,7 @@ func (s *Service) awaitCreate(ctx context.Context, audioID, holder string, deadl
 				releaseSlot(ctx, r, LimitCreate, holder)
 			}
 			return fmt.Errorf("submit of audio %s %w for a create slot after %v (its turn was %v away); nothing was created at KIE and the audio is free to submit again",
-				audioID, ErrWaitTimeout, now.Sub(start).Round(time.Second), d.Round(time.Second))
+				audioID, ErrWaitTimeout, now.Sub(start).Round(100*time.Millisecond), d.Round(time.Second))
 		}
 		step := d
 		if d >= time.Second { // a wait under a second is not worth a word
