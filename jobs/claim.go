@@ -27,6 +27,20 @@ func (s *Service) claimTTL() time.Duration {
 	return DefaultClaimTTL
 }
 
+// awaitClaimUntil is awaitClaim giving up at deadline (if not zero) with ErrWaitTimeout.
+func (s *Service) awaitClaimUntil(ctx context.Context, key, audioID string, ttl time.Duration, logged *bool, deadline time.Time) (existing, token string, err error) {
+	if deadline.IsZero() {
+		return s.awaitClaim(ctx, key, audioID, ttl, logged)
+	}
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	existing, token, err = s.awaitClaim(wctx, key, audioID, ttl, logged)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		return "", "", fmt.Errorf("submit of audio %s %w for another submit of it to create its video; nothing was created by this one", audioID, ErrWaitTimeout)
+	}
+	return existing, token, err
+}
+
 // awaitClaim returns the task bound to key, or the owner token of a new claim on it. While
 // another submit holds a live claim it waits, however long: that claim is renewed while its
 // holder lives and lapses within its ttl when it dies. It logs the wait once per *logged.
@@ -54,9 +68,9 @@ func (s *Service) awaitClaim(ctx context.Context, key, audioID string, ttl time.
 // claim meanwhile, and binds the task to key. It returns the task key is bound to: the one it
 // created, or (existed true) one KIE or another submit had made. It returns errClaimLost when
 // the claim passed to another submit before KIE was asked; a failed create releases the claim.
-func (s *Service) createClaimed(ctx context.Context, req SubmitRequest, key, token string, ttl time.Duration) (id string, existed bool, err error) {
+func (s *Service) createClaimed(ctx context.Context, req SubmitRequest, key, token string, ttl time.Duration, deadline time.Time) (id string, existed bool, err error) {
 	c := s.keepClaim(ctx, key, token, req.AudioID, ttl)
-	id, existed, err = s.create(ctx, req, c)
+	id, existed, err = s.create(ctx, req, c, deadline)
 	c.stop()
 	if err != nil {
 		if !errors.Is(err, errClaimLost) {

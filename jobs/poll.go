@@ -234,10 +234,17 @@ func (a *pollAttempt) fail(ctx context.Context, id string, ch Change) error {
 	return ended(rec, ch.Error)
 }
 
-// allow takes a record-info call for id from the shared limit, in line when it can.
+// allow takes a record-info call for id from the shared limit, in line when it can: 0 when
+// the call may go ahead now (after waiting for it here when it was booked at most
+// pollWaitHere away), else how long Asynq should wait before running the poll again, so
+// that it runs a little before its booked call and waits the rest here.
 func (a *pollAttempt) allow(ctx context.Context, id string) (time.Duration, error) {
 	if r, ok := a.Limiter.(Reserver); ok {
-		return r.Reserve(ctx, LimitRecordInfo, id)
+		d, err := takeSlot(ctx, r, LimitRecordInfo, id, pollWaitHere)
+		if d > 0 {
+			d -= pollRunAhead
+		}
+		return d, err
 	}
 	return a.Limiter.Allow(ctx, LimitRecordInfo)
 }

@@ -184,26 +184,56 @@ func TestPollRateLimitedByKIE(t *testing.T) {
 	}
 }
 
+// A poll whose booked call is far away goes back to Asynq, to run a little before it.
 func TestPollWaitsForTheSharedLimiter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, kiesim.Config{})
+	lim, err := store.NewLimiter(e.rdb, e.ns, store.Limits(10, 1)) // one call every 1.02s
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 { // other workers' polls took the next calls: ours is ~4.1s away
+		if _, err := lim.Reserve(e.ctx, jobs.LimitRecordInfo, fmt.Sprint("mp4_other", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := e.simTask("mp4_limited", kiesim.Fate{})
+	e.record(id, jobs.StatePending, time.Time{}, "")
+	p := e.poller()
+	p.Limiter = lim
+	// Asked to run again ~2.5s before its call (~1.6s), rounded up to a whole second.
+	notFailure(t, p.ProcessTask(e.ctx, jobs.NewPollTask(id, 1, e.q, 0)), 1500*time.Millisecond, 2700*time.Millisecond)
+	if e.pollCount(id) != 0 {
+		t.Errorf("KIE was called %d times while the limiter said wait", e.pollCount(id))
+	}
+	if rec := e.get(id); rec.State != jobs.StatePending || rec.Polls != 0 {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+// A poll whose booked call is near waits for it in the handler and calls KIE at its time,
+// not at the start of a whole second as Asynq would run it.
+func TestPollWaitsHereForANearCall(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, kiesim.Config{})
 	lim, err := store.NewLimiter(e.rdb, e.ns, store.Limits(10, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wait, err := lim.Allow(e.ctx, jobs.LimitRecordInfo); wait != 0 || err != nil { // another worker took the token
+	if wait, err := lim.Allow(e.ctx, jobs.LimitRecordInfo); wait != 0 || err != nil { // another worker took the call
 		t.Fatal(wait, err)
 	}
-	id := e.simTask("mp4_limited", kiesim.Fate{})
+	id := e.simTask("mp4_near", kiesim.Fate{Outcome: kiesim.OutcomeNever})
 	e.record(id, jobs.StatePending, time.Time{}, "")
 	p := e.poller()
 	p.Limiter = lim
-	notFailure(t, p.ProcessTask(e.ctx, jobs.NewPollTask(id, 1, e.q, 0)), time.Millisecond, 2100*time.Millisecond)
-	if e.pollCount(id) != 0 {
-		t.Errorf("KIE was called %d times while the limiter said wait", e.pollCount(id))
+	start := time.Now()
+	err = p.ProcessTask(e.ctx, jobs.NewPollTask(id, 1, e.q, 0))
+	if took := time.Since(start); took < 950*time.Millisecond || took > 1500*time.Millisecond {
+		t.Errorf("poll took %v; want its turn, ~1.02s", took)
 	}
-	if rec := e.get(id); rec.State != jobs.StatePending || rec.Polls != 0 {
-		t.Errorf("record %+v", rec)
+	if jobs.IsFailure(err) || e.pollCount(id) != 1 {
+		t.Errorf("poll = %v with %d KIE calls; want not ready after one call", err, e.pollCount(id))
 	}
 }
 

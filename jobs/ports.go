@@ -82,15 +82,19 @@ type Limiter interface {
 }
 
 // Reserver is a Limiter that keeps waiting callers in line. store.Limiter implements it; the
-// poll handler uses it when its Limiter does.
+// poll handler and submit use it when their Limiter does.
 type Reserver interface {
-	// Reserve takes one call from the named limit for holder (an MP4 task id). It returns 0
-	// when the call may go ahead now. Otherwise it books the next free call for holder and
-	// returns how long until it comes; when holder asks again after that, it goes ahead
-	// without taking another. Callers over the limit are so served first come, first served,
-	// each once per turn, instead of racing for every call that frees up (which lets the same
-	// few win every time while the others starve).
+	// Reserve takes one call from the named limit for holder (an MP4 task id, a submit's
+	// ticket). It returns 0 when the call may go ahead now. Otherwise it books the next free
+	// call for holder and returns how long until it comes; when holder asks again at that
+	// time it goes ahead without taking another (asking earlier returns the time left, asking
+	// much later books again). Callers over the limit are so served in the order they first
+	// asked, each once per turn, instead of racing for every call that frees up (which lets
+	// the same few win every time while the others starve).
 	Reserve(ctx context.Context, name, holder string) (time.Duration, error)
+	// Release gives back the call booked for holder, which gave up waiting, so that it does
+	// not hold up the line. Releasing a holder with nothing booked does nothing.
+	Release(ctx context.Context, name, holder string) error
 }
 
 // Tasks is the part of Asynq's Inspector the Service uses on tasks already queued.

@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"net/url"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -16,6 +17,11 @@ type SubmitRequest struct {
 	Author      string // signature on the cover, at most kie.MaxLabelLen characters
 	Domain      string // watermark at the bottom, at most kie.MaxLabelLen characters
 	CallbackURL string // where KIE POSTs the result: "" or an absolute http(s) URL
+	// Timeout bounds how long Submit waits for its turn to create (a create slot of the
+	// shared limit, or another submit of the same audio) before it gives up with
+	// ErrWaitTimeout, having created nothing and released its claim (0: no bound). It is not
+	// sent to KIE, and does not cut short a create already sent.
+	Timeout time.Duration
 }
 
 // Field names a field of a SubmitRequest in a FieldError, in words a message can use.

@@ -29,7 +29,10 @@ type Service struct {
 	Tasks Tasks
 	// ClaimTTL is how long an audio claim lives unless renewed (0: DefaultClaimTTL).
 	ClaimTTL time.Duration
-	Log      *slog.Logger // default slog.Default()
+	// OnCreateWait, when set, hears that a submit waits for a create slot (once, then about
+	// every 10 s); nil logs it instead.
+	OnCreateWait func(CreateWait)
+	Log          *slog.Logger // default slog.Default()
 }
 
 // AudioKey names the MP4 video of one audio with one author and domain: a second submit of
@@ -53,8 +56,12 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 	key := AudioKey(req.AudioID, req.Author, req.Domain)
 	ttl := s.claimTTL()
 	logged := false
+	var deadline time.Time
+	if req.Timeout > 0 {
+		deadline = time.Now().Add(req.Timeout)
+	}
 	for {
-		existing, token, err := s.awaitClaim(ctx, key, req.AudioID, ttl, &logged)
+		existing, token, err := s.awaitClaimUntil(ctx, key, req.AudioID, ttl, &logged, deadline)
 		if err != nil {
 			return nil, false, err
 		}
@@ -62,7 +69,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 			rec, _, err := s.Track(ctx, existing, 0)
 			return rec, false, err
 		}
-		id, existed, err := s.createClaimed(ctx, req, key, token, ttl)
+		id, existed, err := s.createClaimed(ctx, req, key, token, ttl, deadline)
 		if errors.Is(err, errClaimLost) {
 			continue // follow, or wait for, whoever has the key now
 		}
@@ -74,12 +81,13 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 	}
 }
 
-// create calls KIE's create endpoint within the shared limit, retrying rate limits and
-// transient errors a few times, while c keeps the audio claim alive. A duplicate that names
+// create calls KIE's create endpoint within the shared limit (waiting in line for its turn,
+// until deadline if not zero), retrying rate limits and transient errors a few times, while c
+// keeps the audio claim alive. A duplicate that names
 // the existing task counts as success, with existed true. It returns errClaimLost, without
 // asking KIE, once the claim has passed to another submit, and when KIE says the video exists
 // without its id while the claim is no longer this submit's.
-func (s *Service) create(ctx context.Context, req SubmitRequest, c *claim) (id string, existed bool, err error) {
+func (s *Service) create(ctx context.Context, req SubmitRequest, c *claim, deadline time.Time) (id string, existed bool, err error) {
 	kreq := kie.CreateRequest{TaskID: req.MusicTaskID, AudioID: req.AudioID, CallBackURL: req.CallbackURL,
 		Author: req.Author, DomainName: req.Domain}
 	lostOr := func(err error) error {
@@ -90,15 +98,10 @@ func (s *Service) create(ctx context.Context, req SubmitRequest, c *claim) (id s
 	}
 	var last error
 	for attempt := 0; attempt < createAttempts; {
-		wait, err := s.Limiter.Allow(c.ctx, LimitCreate)
-		if err != nil {
+		if err := s.awaitCreate(c.ctx, req.AudioID, c.token, deadline); errors.Is(err, ErrWaitTimeout) {
+			return "", false, err
+		} else if err != nil {
 			return "", false, lostOr(fmt.Errorf("create limiter: %w", err))
-		}
-		if wait > 0 {
-			if err := Sleep(c.ctx, wait); err != nil {
-				return "", false, lostOr(err)
-			}
-			continue
 		}
 		if c.lost() {
 			return "", false, errClaimLost

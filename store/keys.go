@@ -15,6 +15,7 @@ const DefaultNamespace = "kiemv"
 //	<ns>:audio:<audio key>           string: claim "(creating:<token>)" or MP4 task id (Records)
 //	<ns>:rl:<limit>                  string: GCRA theoretical arrival time (Limiter)
 //	<ns>:rl:<limit>:held:<holder>    string: the call booked for holder (Limiter.Reserve)
+//	<ns>:rl:<limit>:freed            sorted set: booked calls given back, not yet taken back (Limiter.Release)
 //	<ns>:cb:<task id>:<stamp>        string: a callback already acted on (ReplayGuard)
 //	<ns>:lock:<name>                 string: the token of the lock's holder (Lock)
 //	<ns>:outage:<dep>:<part>         fails, ok, open, probe: a dependency's breaker (Outages)
@@ -47,6 +48,10 @@ func (k Keys) Limit(name string) string { return k.ns + ":rl:" + name }
 
 // Held is the call of the named limit booked for holder.
 func (k Keys) Held(name, holder string) string { return k.Limit(name) + ":held:" + holder }
+
+// Freed is the set of calls of the named limit given back (Limiter.Release) while calls
+// booked after them are still held.
+func (k Keys) Freed(name string) string { return k.Limit(name) + ":freed" }
 
 // Callback marks the callback of MP4 task taskID with stamp as acted on.
 func (k Keys) Callback(taskID, stamp string) string { return k.ns + ":cb:" + taskID + ":" + stamp }

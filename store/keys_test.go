@@ -30,6 +30,7 @@ func TestKeyNames(t *testing.T) {
 		{k.Limit(jobs.LimitCreate), "ns1:rl:create"},
 		{d.Limit(jobs.LimitRecordInfo), "kiemv:rl:record-info"},
 		{k.Held(jobs.LimitRecordInfo, "mp4_1"), "ns1:rl:record-info:held:mp4_1"},
+		{k.Freed(jobs.LimitCreate), "ns1:rl:create:freed"},
 		{k.Callback("mp4_1", "1700000000"), "ns1:cb:mp4_1:1700000000"},
 		{d.Callback("mp4_1", "1700000000"), "kiemv:cb:mp4_1:1700000000"},
 		{k.Lock("reconcile"), "ns1:lock:reconcile"},
@@ -77,6 +78,12 @@ func TestKeysWritten(t *testing.T) {
 	if d, err := lim.Reserve(ctx, "create", "mp4_b"); err != nil || d == 0 {
 		t.Fatalf("second Reserve = %v, %v; want a wait", d, err)
 	}
+	if d, err := lim.Reserve(ctx, "create", "mp4_c"); err != nil || d == 0 {
+		t.Fatalf("third Reserve = %v, %v; want a wait", d, err)
+	}
+	if err := lim.Release(ctx, "create", "mp4_b"); err != nil { // not the last: kept as freed
+		t.Fatal(err)
+	}
 
 	if _, err := NewReplayGuard(rdb, ns).FirstSeen(ctx, "mp4_k", "1700000000", time.Minute); err != nil {
 		t.Fatal(err)
@@ -94,7 +101,8 @@ func TestKeysWritten(t *testing.T) {
 		ns + ":audio:au_k:0123456789abcdef",
 		ns + ":audio:au_j:fedcba9876543210",
 		ns + ":rl:create",
-		ns + ":rl:create:held:mp4_b",
+		ns + ":rl:create:held:mp4_c",
+		ns + ":rl:create:freed",
 		ns + ":cb:mp4_k:1700000000",
 	}
 	slices.Sort(got)

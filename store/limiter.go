@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,20 +21,42 @@ type Limit struct {
 	Rate   int           // calls per Period, sustained
 	Period time.Duration // the period Rate is counted over
 	Burst  int           // calls allowed at once after a quiet spell (at least 1)
+	// Late is how long after its booked time a call booked by Reserve may still go ahead;
+	// a holder that comes later books again (0: a quarter of Period/Rate).
+	Late time.Duration
 }
 
-// Window returns a Limit that admits at most n calls in any window of length d (open at one
-// end), as a burst of about a quarter of n followed by evenly spaced calls.
+// A Window's booked calls may go up to a hundredth of the window after their time, and at
+// least windowLate (so that the timers of a busy machine do not lose calls); a further
+// hundredth, at least windowSpread, covers the spread of network delays between kiemv and KIE.
+const (
+	windowLate   = 40 * time.Millisecond
+	windowSpread = 10 * time.Millisecond
+)
+
+// Window returns a Limit that admits at most n calls in any window of length d, however the
+// window is placed: calls are paced evenly with no burst, (d + margin)/n apart, so that any
+// n+1 of them span d plus the margin. The margin is what a booked call may be late by
+// (Limit.Late: d/100, at least 40ms) plus d/100 (at least 10ms) for the spread of network
+// delays: 50ms (5 %) for a second, 200ms (2 %) for 10 s.
 func Window(n int, d time.Duration) Limit {
-	burst := max(1, n/4)
-	return Limit{Rate: n - burst + 1, Period: d, Burst: burst}
+	late := max(d/100, windowLate)
+	return Limit{Rate: n, Period: d + late + max(d/100, windowSpread), Burst: 1, Late: late}
 }
 
 // interval is the time between two calls at the sustained rate.
 func (l Limit) interval() time.Duration { return l.Period / time.Duration(l.Rate) }
 
+// late is Late, or its default.
+func (l Limit) late() time.Duration {
+	if l.Late > 0 {
+		return l.Late
+	}
+	return l.interval() / 4
+}
+
 func (l Limit) check() error {
-	if l.Rate <= 0 || l.Burst <= 0 || l.Period <= 0 || l.interval() < time.Microsecond {
+	if l.Rate <= 0 || l.Burst <= 0 || l.Period <= 0 || l.Late < 0 || l.interval() < time.Microsecond {
 		return fmt.Errorf("rate %d per %s with burst %d: rate, burst and period must be positive and period/rate at least 1µs", l.Rate, l.Period, l.Burst)
 	}
 	return nil
@@ -40,7 +64,7 @@ func (l Limit) check() error {
 
 // Limits returns the limits kiemv needs: jobs.LimitCreate capped at createPer10s calls in any
 // 10 seconds (KIE allows 20 per account) and jobs.LimitRecordInfo at recordInfoPerSecond in
-// any second (KIE allows 10 per key).
+// any second (KIE allows 10 per key), each as a Window.
 func Limits(createPer10s, recordInfoPerSecond int) map[string]Limit {
 	return map[string]Limit{
 		jobs.LimitCreate:     Window(createPer10s, 10*time.Second),
@@ -94,12 +118,22 @@ redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', string.format('%d', t
 return 0
 `)
 
-// Allow takes one call from the named limit. It returns 0 when the call may go ahead now, or
-// how long to wait before asking again. An unknown name is an error.
-func (l *Limiter) Allow(ctx context.Context, name string) (time.Duration, error) {
+// limit returns the named limit, or an error naming the known ones.
+func (l *Limiter) limit(name string) (Limit, error) {
 	lim, ok := l.limits[name]
 	if !ok {
-		return 0, fmt.Errorf("rate limit %q is not configured (known: %s)", name, l.names())
+		return lim, fmt.Errorf("rate limit %q is not configured (known: %s)", name, l.names())
+	}
+	return lim, nil
+}
+
+// Allow takes one call from the named limit. It returns 0 when the call may go ahead now, or
+// how long to wait before asking again; it keeps no place in line (Reserve does). An unknown
+// name is an error.
+func (l *Limiter) Allow(ctx context.Context, name string) (time.Duration, error) {
+	lim, err := l.limit(name)
+	if err != nil {
+		return 0, err
 	}
 	iv := lim.interval().Microseconds()
 	tol := int64(lim.Burst-1) * iv
@@ -110,66 +144,19 @@ func (l *Limiter) Allow(ctx context.Context, name string) (time.Duration, error)
 	return time.Duration(us) * time.Microsecond, nil
 }
 
-// bookScript is gcraScript with a line: a call that does not conform now books the next
-// free one (the TAT moves on, as for an allowed call) under the holder's key, and the
-// holder's next ask on or after that time goes ahead without taking another call.
-// KEYS: limit key, holder key. ARGV: emission interval µs, tolerance µs, how long (ms) a
-// booked call waits for its holder after it came.
-// Reply: 0 if allowed, else the µs to wait.
-var bookScript = redis.NewScript(`
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local booked = tonumber(redis.call('GET', KEYS[2]) or '')
-if booked then
-  if booked <= now then
-    redis.call('DEL', KEYS[2])
-    return 0
-  end
-  return booked - now
-end
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tat < now then tat = now end
-local wait = tat - now - tolerance
-tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', string.format('%d', math.ceil((tat - now) / 1000)))
-if wait <= 0 then return 0 end
-redis.call('SET', KEYS[2], string.format('%d', now + wait), 'PX', string.format('%d', math.ceil(wait / 1000) + tonumber(ARGV[3])))
-return wait
-`)
-
-// reserveHold is how long a booked call waits for its holder once its time has come; a
-// holder that never comes (its task was canceled meanwhile) just lets it lapse.
-const reserveHold = time.Minute
-
-// Reserve takes one call from the named limit for holder, as jobs.Reserver describes: 0 when
-// the call may go ahead now, else the wait until the call booked for holder (kept in
-// <ns>:rl:<name>:held:<holder>). Waiting holders are served in the order they asked, each
-// once per turn, and no more calls go through than Allow would let through.
-func (l *Limiter) Reserve(ctx context.Context, name, holder string) (time.Duration, error) {
-	lim, ok := l.limits[name]
-	if !ok {
-		return 0, fmt.Errorf("rate limit %q is not configured (known: %s)", name, l.names())
-	}
-	iv := lim.interval().Microseconds()
-	tol := int64(lim.Burst-1) * iv
-	us, err := bookScript.Run(ctx, l.rdb, []string{l.keys.Limit(name), l.keys.Held(name, holder)}, iv, tol, reserveHold.Milliseconds()).Int64()
-	if err != nil {
-		return 0, fmt.Errorf("rate limit %q: %w", name, err)
-	}
-	return time.Duration(us) * time.Microsecond, nil
-}
-
-// Wait blocks until the named limit allows a call, or ctx ends.
+// Wait blocks until the named limit lets a call go ahead, or ctx ends. It takes its place in
+// line at once (Reserve, under a holder name of its own) and gives it back if ctx ends first.
 func (l *Limiter) Wait(ctx context.Context, name string) error {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	holder := "wait-" + hex.EncodeToString(b[:])
 	for {
-		d, err := l.Allow(ctx, name)
+		d, err := l.Reserve(ctx, name, holder)
 		if err != nil || d == 0 {
 			return err
 		}
 		if jobs.Sleep(ctx, d) != nil {
+			_ = l.Release(context.WithoutCancel(ctx), name, holder)
 			return fmt.Errorf("waiting for rate limit %q: %w", name, context.Cause(ctx))
 		}
 	}

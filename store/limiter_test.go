@@ -116,7 +116,7 @@ func TestLimiterWindow(t *testing.T) {
 		}
 	}
 	// About Burst + 1.2s × Rate/Period calls.
-	if want := lim.Burst + int(1200*time.Millisecond/window)*lim.Rate; len(at) < want-3 || len(at) > want+1 {
+	if want := lim.Burst + int(1200*time.Millisecond*time.Duration(lim.Rate)/lim.Period); len(at) < want-3 || len(at) > want+1 {
 		t.Errorf("%d calls in 1.2s; want about %d", len(at), want)
 	}
 }
@@ -153,7 +153,9 @@ func TestLimiterErrors(t *testing.T) {
 func TestLimits(t *testing.T) {
 	d := store.Limits(18, 10)
 	c, r := d[jobs.LimitCreate], d[jobs.LimitRecordInfo]
-	if c.Period != 10*time.Second || c.Rate+c.Burst-1 != 18 || r.Period != time.Second || r.Rate+r.Burst-1 != 10 {
+	// Exact windows (issue 11): no burst, n calls per window plus a margin.
+	if c.Burst != 1 || c.Rate != 18 || c.Period < 10*time.Second || c.Period > 10300*time.Millisecond ||
+		r.Burst != 1 || r.Rate != 10 || r.Period < time.Second || r.Period > 1060*time.Millisecond {
 		t.Errorf("Limits(18, 10) = %+v", d)
 	}
 	if len(d) != 2 {

@@ -80,7 +80,7 @@ func num(t *testing.T, s map[string]any, name string, lo, hi float64, nullable b
 
 func TestBenchCapacityAndDownloads(t *testing.T) {
 	t.Parallel()
-	r := benchJSON(t, "--skip", "efficiency,quota,baseline", "--tasks", "200", "--duration", "2s",
+	r := benchJSON(t, "--skip", "efficiency,quota,creates,baseline", "--tasks", "200", "--duration", "2s",
 		"--download-size", "8388608")
 	c := figures(t, r, "capacity")
 	num(t, c, "tasks", 200, 200, false)
@@ -109,7 +109,7 @@ func TestBenchCapacityAndDownloads(t *testing.T) {
 	if len(checks) < 4 {
 		t.Errorf("checks = %v; want one per target", checks)
 	}
-	for _, s := range []string{"efficiency", "quota", "baseline"} {
+	for _, s := range []string{"efficiency", "quota", "creates", "baseline"} {
 		if _, ok := r["results"].(map[string]any)[s]; ok {
 			t.Errorf("skipped scenario %s was run", s)
 		}
@@ -119,7 +119,7 @@ func TestBenchCapacityAndDownloads(t *testing.T) {
 func TestBenchEfficiencyQuotaBaseline(t *testing.T) {
 	t.Parallel()
 	r := benchJSON(t, "--skip", "capacity,downloads", "--efficiency-tasks", "20", "--time-scale", "0.05",
-		"--quota-tasks", "40", "--quota-limit", "20")
+		"--quota-tasks", "40", "--quota-limit", "20", "--create-submits", "8")
 	e := figures(t, r, "efficiency")
 	num(t, e, "tasks", 20, 20, false)
 	num(t, e, "downloaded", 20, 20, false)
@@ -138,9 +138,19 @@ func TestBenchEfficiencyQuotaBaseline(t *testing.T) {
 	num(t, q, "tasks", 40, 40, false)
 	num(t, q, "detected", 10, 10, false)
 	num(t, q, "calls_over_limit", 0, 0, false)
+	num(t, q, "calls_over_limit_3_workers", 0, 0, false)
+	num(t, q, "max_record_info_per_s", 1, 20, false)
+	num(t, q, "max_record_info_per_s_3_workers", 1, 20, false)
 	num(t, q, "max_gap_s", 0.1, 30, false)
 	num(t, q, "mean_detection_s", -0.1, 30, false)
 	num(t, q, "polls_per_s", 1, 20, false)
+
+	c := figures(t, r, "creates")
+	num(t, c, "submits", 8, 8, false)
+	num(t, c, "slowest_s", 3.5, 1.1*8/1.8, false)
+	num(t, c, "creates_later_than_fair", 0, 0, false)
+	num(t, c, "creates_overtaken", 0, 0, false)
+	num(t, c, "creates_refused_by_kie", 0, 0, false)
 
 	b := figures(t, r, "baseline")
 	num(t, b, "downloaded", 20, 20, false)

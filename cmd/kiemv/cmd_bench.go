@@ -19,6 +19,7 @@ func benchFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "time-scale", Value: 0.25, Usage: "efficiency and baseline: time to ready is uniform in 5-60 s times this"},
 		&cli.IntFlag{Name: "quota-tasks", Value: 2000, Usage: "quota: followed tasks"},
 		&cli.IntFlag{Name: "quota-limit", Value: 100, Usage: "quota: record-info calls per second (kiemv's limit and the simulator's)"},
+		&cli.IntFlag{Name: "create-submits", Value: 100, Usage: "creates: submits at once, at kiemv's default 18 creates per 10 s"},
 		&cli.Int64Flag{Name: "download-size", Value: 1 << 30, Usage: "downloads: size of the file in bytes"},
 		&cli.StringFlag{Name: "skip", Usage: "comma-separated scenarios to skip: " + strings.Join(bench.Scenarios, ",")},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object with every figure instead of the table"},
@@ -30,7 +31,7 @@ func benchFlags() []cli.Flag {
 func readBenchOptions(c *cli.Context) (bench.Options, error) {
 	o := bench.Options{Tasks: c.Int("tasks"), Interval: c.Duration("interval"), Duration: c.Duration("duration"),
 		Concurrency: c.Int("concurrency"), EfficiencyTasks: c.Int("efficiency-tasks"), TimeScale: c.Float64("time-scale"),
-		QuotaTasks: c.Int("quota-tasks"), QuotaLimit: c.Int("quota-limit"), DownloadSize: c.Int64("download-size"),
+		QuotaTasks: c.Int("quota-tasks"), QuotaLimit: c.Int("quota-limit"), CreateSubmits: c.Int("create-submits"), DownloadSize: c.Int64("download-size"),
 		Skip: map[string]bool{}, JSON: c.Bool("json"), CPUProfile: c.String("cpuprofile"), SimProcess: c.Bool("sim-process")}
 	for _, name := range strings.Split(c.String("skip"), ",") {
 		if name = strings.TrimSpace(name); name == "" {
@@ -44,8 +45,8 @@ func readBenchOptions(c *cli.Context) (bench.Options, error) {
 	switch {
 	case c.NArg() > 0:
 		return o, usagef("bench takes no arguments, got %q", c.Args().First())
-	case o.Tasks < 1 || o.EfficiencyTasks < bench.MinEfficiencyTasks || o.QuotaTasks < 1 || o.QuotaLimit < 1 || o.Concurrency < 1:
-		return o, usagef("--tasks, --quota-tasks, --quota-limit and --concurrency must be at least 1, --efficiency-tasks at least %d", bench.MinEfficiencyTasks)
+	case o.Tasks < 1 || o.EfficiencyTasks < bench.MinEfficiencyTasks || o.QuotaTasks < 1 || o.QuotaLimit < 1 || o.CreateSubmits < 1 || o.Concurrency < 1:
+		return o, usagef("--tasks, --quota-tasks, --quota-limit, --create-submits and --concurrency must be at least 1, --efficiency-tasks at least %d", bench.MinEfficiencyTasks)
 	case o.Interval < time.Second:
 		return o, usagef("--interval %v: the bench needs at least 1s (Asynq schedules in whole seconds)", o.Interval)
 	case o.Duration < time.Second:

@@ -15,7 +15,7 @@ import (
 
 // submitOptions are the flags of `kiemv submit`.
 type submitOptions struct {
-	Req       jobs.SubmitRequest
+	Req       jobs.SubmitRequest // Req.Timeout is --timeout
 	JSON      bool
 	FirstPoll time.Duration
 }
@@ -33,6 +33,7 @@ func submitCommand() *cli.Command {
 			&cli.StringFlag{Name: "callback-url", Usage: "public URL where KIE POSTs the result (see kiemv callbacks)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the whole record as JSON"},
 			&cli.DurationFlag{Name: "first-poll", Value: 5 * time.Second, Usage: "delay before the first poll"},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up (exit 1, nothing created) after waiting this long for a create slot; 0: wait as long as it takes"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := readGlobals(c)
@@ -44,26 +45,34 @@ func submitCommand() *cli.Command {
 			}
 			o := submitOptions{JSON: c.Bool("json"), FirstPoll: c.Duration("first-poll"), Req: jobs.SubmitRequest{
 				MusicTaskID: c.String("task-id"), AudioID: c.String("audio-id"), Author: c.String("author"),
-				Domain: c.String("domain"), CallbackURL: c.String("callback-url")}}
-			return runSubmit(c.Context, cfg, o, c.App.Writer)
+				Domain: c.String("domain"), CallbackURL: c.String("callback-url"), Timeout: c.Duration("timeout")}}
+			return runSubmit(c.Context, cfg, o, c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
 
-// runSubmit creates (at most once per audio) and follows one MP4 task.
-func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout io.Writer) error {
+// runSubmit creates (at most once per audio) and follows one MP4 task. While it waits for a
+// create slot it says so on stderr, once, then about every 10 s.
+func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout, stderr io.Writer) error {
 	if err := o.Req.Validate(); err != nil {
 		return submitUsage(err)
 	}
 	if o.FirstPoll < 0 {
 		return usagef("--first-poll must not be negative")
 	}
-	conn, svc, err := cfg.ConnectService(ctx, app.ServiceOptions{NeedKIE: true, FirstPoll: o.FirstPoll})
+	if o.Req.Timeout < 0 {
+		return usagef("--timeout must not be negative (0 waits as long as it takes)")
+	}
+	conn, svc, err := cfg.ConnectService(ctx, app.ServiceOptions{NeedKIE: true, FirstPoll: o.FirstPoll,
+		OnCreateWait: func(w jobs.CreateWait) { fmt.Fprintln(stderr, createWaitLine(w, o.Req.Timeout)) }})
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	rec, created, err := svc.Submit(ctx, o.Req)
+	if errors.Is(err, jobs.ErrWaitTimeout) {
+		return fmt.Errorf("%w (--timeout %v); run the same submit again later, or with a longer --timeout", err, o.Req.Timeout)
+	}
 	if err != nil {
 		return err
 	}
@@ -75,6 +84,19 @@ func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout io.W
 	}
 	_, err = fmt.Fprintln(stdout, rec.TaskID)
 	return err
+}
+
+// createWaitLine is what submit prints while it waits for a create slot.
+func createWaitLine(w jobs.CreateWait, timeout time.Duration) string {
+	line := fmt.Sprintf("kiemv: audio %s is waiting for a create slot (the shared create limit is in use): its turn comes in about %v",
+		w.AudioID, w.Left.Round(time.Second))
+	if w.Waited >= time.Second {
+		line += fmt.Sprintf(", after %v waited", w.Waited.Round(time.Second))
+	}
+	if timeout > 0 {
+		line += fmt.Sprintf("; it gives up after --timeout %v", timeout)
+	}
+	return line
 }
 
 // submitFlags names the flag of each field of a submit request.

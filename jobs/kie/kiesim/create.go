@@ -149,9 +149,3 @@ func (w *window) count(now time.Time, d time.Duration) int {
 	}
 	return len(w.times) - w.head
 }
-
-// fixedCount is a per-key counter for one whole second.
-type fixedCount struct {
-	second int64
-	n      int
-}

@@ -222,3 +222,20 @@ func TestRecordInfoLimit(t *testing.T) {
 		t.Errorf("stats polls %d faults %d max/s %d", st.Polls[id], st.PollFaults[id], st.MaxRecordInfoPerSecond)
 	}
 }
+
+// The record-info limit counts a sliding second, not whole seconds: two calls late in one
+// second leave no room early in the next.
+func TestRecordInfoLimitSliding(t *testing.T) {
+	clk := newClock()
+	h := newHarness(t, Config{RecordInfoLimit: 2, ReadyAfter: -1, Now: clk.Now})
+	id := h.mustCreate("rl")
+	var codes []int
+	for _, step := range []time.Duration{500, 400, 300, 300} { // at 0.5, 0.9, 1.2, 1.5 s
+		clk.Advance(step * time.Millisecond)
+		r, _ := h.record(id)
+		codes = append(codes, r.Code)
+	}
+	if fmt.Sprint(codes) != "[200 200 405 200]" {
+		t.Errorf("codes %v; want the call at 1.2s refused (0.5 and 0.9 are within a second of it)", codes)
+	}
+}

@@ -61,20 +61,24 @@ func (s *Sim) handleRecordInfo(w http.ResponseWriter, r *http.Request) {
 	ok(w, rec)
 }
 
-// overRecordInfoLimit counts a record-info call for key in the current fixed second and
-// reports whether it exceeds Config.RecordInfoLimit. The caller holds s.mu.
+// overRecordInfoLimit reports whether a record-info call for key at now exceeds
+// Config.RecordInfoLimit in the sliding second before it (the calls of the last second,
+// (now-1s, now], as a KIE counting a sliding window would), and counts it if not: refused
+// calls do not use up the window. The caller holds s.mu.
 func (s *Sim) overRecordInfoLimit(key string, now time.Time) bool {
 	if s.cfg.RecordInfoLimit <= 0 {
 		return false
 	}
-	sec := now.Unix()
-	c := s.riFixed[key]
-	if c.second != sec {
-		c = fixedCount{second: sec}
+	w := s.riKeys[key]
+	if w == nil {
+		w = &window{}
+		s.riKeys[key] = w
 	}
-	c.n++
-	s.riFixed[key] = c
-	return c.n > s.cfg.RecordInfoLimit
+	if w.count(now, time.Second) >= s.cfg.RecordInfoLimit {
+		return true
+	}
+	w.add(now)
+	return false
 }
 
 // handleDownloadURL serves POST /api/v1/common/download-url {"url":...}: for a ready video

@@ -58,7 +58,8 @@ type Config struct {
 	// RateLimitMode is how excess creates are refused (default Rate429).
 	RateLimitMode RateMode
 	// RecordInfoLimit, if > 0, refuses record-info calls beyond this many per second per API
-	// key (fixed 1 s windows) with HTTP 200 and body {"code":405,"msg":"rate limit exceeded"}.
+	// key, in any sliding second (refused calls do not count), with HTTP 200 and body
+	// {"code":405,"msg":"rate limit exceeded"}.
 	RecordInfoLimit int
 	// SlowDelay is how long a FaultSlow reply waits before answering normally (default 30s).
 	// The wait ends early when the request's context is canceled.
@@ -109,16 +110,16 @@ type Sim struct {
 
 	mu           sync.Mutex
 	tasks        map[string]*task
-	byRequest    map[string]string // musicTaskID + "\x00" + audioID → mp4 task id
-	byAudio      map[string]string // audioID → latest mp4 task id
-	fates        map[string]Fate   // SetFate, by audioID
-	createFaults []Fault           // FailNextCreates queue
-	creates      window            // accepted create times (sliding window)
-	refusals     int               // creates refused by the limiter, for RateAlternate
-	riFixed      map[string]fixedCount
-	riSliding    window         // every record-info call in the last second, for MaxRecordInfoPerSecond
-	outage       Fault          // SetOutage: the fault every API call answers (chaos.go)
-	inFlight     map[string]int // record-info calls in flight per task, for MaxConcurrentPolls
+	byRequest    map[string]string  // musicTaskID + "\x00" + audioID → mp4 task id
+	byAudio      map[string]string  // audioID → latest mp4 task id
+	fates        map[string]Fate    // SetFate, by audioID
+	createFaults []Fault            // FailNextCreates queue
+	creates      window             // accepted create times (sliding window)
+	refusals     int                // creates refused by the limiter, for RateAlternate
+	riKeys       map[string]*window // accepted record-info calls per API key (sliding second)
+	riSliding    window             // every record-info call in the last second, for MaxRecordInfoPerSecond
+	outage       Fault              // SetOutage: the fault every API call answers (chaos.go)
+	inFlight     map[string]int     // record-info calls in flight per task, for MaxConcurrentPolls
 	stats        Stats
 	cb           *callbacks // callback deliveries (callback.go), made on first use
 }
@@ -149,7 +150,7 @@ func New(cfg Config) *Sim {
 		byRequest: map[string]string{},
 		byAudio:   map[string]string{},
 		fates:     map[string]Fate{},
-		riFixed:   map[string]fixedCount{},
+		riKeys:    map[string]*window{},
 		stats:     newStats(),
 	}
 	if cfg.Video != nil {

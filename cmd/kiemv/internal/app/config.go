@@ -69,6 +69,8 @@ func (c Config) Limiter(conn *Conn) (*store.Limiter, error) {
 type ServiceOptions struct {
 	NeedKIE   bool          // submit and track call KIE; retry, cancel and callbacks do not
 	FirstPoll time.Duration // delay before the first poll of a submitted task (0: at once)
+	// OnCreateWait hears that a submit waits for a create slot (nil: the Service logs it).
+	OnCreateWait func(jobs.CreateWait)
 }
 
 // Service wires what submit, track, retry, cancel and the callback receiver need; k may be
@@ -79,7 +81,7 @@ func (c Config) Service(conn *Conn, k kie.API, o ServiceOptions) (*jobs.Service,
 		return nil, err
 	}
 	return &jobs.Service{KIE: k, Store: c.Records(conn), Limiter: lim, Enqueuer: conn.Client,
-		Queues: jobs.QueuesFor(c.Namespace), FirstPoll: o.FirstPoll, Log: c.Log,
+		Queues: jobs.QueuesFor(c.Namespace), FirstPoll: o.FirstPoll, Log: c.Log, OnCreateWait: o.OnCreateWait,
 		Tasks: asynq.NewInspectorFromRedisClient(conn.Redis)}, nil
 }
 

@@ -1,5 +1,5 @@
 // Package bench is `kiemv bench`: it runs the real worker, built by internal/app, against
-// in-process KIE simulators, one file per scenario (capacity, efficiency, quota, downloads and
+// in-process KIE simulators, one file per scenario (capacity, efficiency, quota, creates, downloads and
 // a naive baseline), and reports each figure with its target, the machine and the command.
 package bench
 
@@ -16,7 +16,7 @@ import (
 )
 
 // Scenarios are the scenarios of `kiemv bench`, in the order they are reported.
-var Scenarios = []string{"capacity", "efficiency", "quota", "downloads", "baseline"}
+var Scenarios = []string{"capacity", "efficiency", "quota", "creates", "downloads", "baseline"}
 
 // MinEfficiencyTasks is the least Options.EfficiencyTasks: that many are created through submit.
 const MinEfficiencyTasks = effSubmits
@@ -31,6 +31,7 @@ type Options struct {
 	TimeScale       float64
 	QuotaTasks      int
 	QuotaLimit      int
+	CreateSubmits   int
 	DownloadSize    int64
 	Skip            map[string]bool
 	JSON            bool
@@ -89,7 +90,7 @@ func Run(ctx context.Context, o Options, redisURL string, stderr, out io.Writer)
 	if err := run("downloads", func() (*scenario, error) { return e.downloads(ctx) }); err != nil {
 		return err
 	}
-	// Quota runs beside efficiency and then the baseline: each has its own simulator and
+	// Quota and creates run beside efficiency and then the baseline: each has its own simulator and
 	// namespace, and none comes near the machine's capacity.
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -97,6 +98,9 @@ func Run(ctx context.Context, o Options, redisURL string, stderr, out io.Writer)
 	go func() {
 		defer wg.Done()
 		errs[0] = run("quota", func() (*scenario, error) { return e.quota(ctx) })
+		if errs[0] == nil {
+			errs[0] = run("creates", func() (*scenario, error) { return e.creates(ctx) })
+		}
 	}()
 	go func() {
 		defer wg.Done()
@@ -135,8 +139,8 @@ func benchCommandLine(o Options) string {
 			skip = append(skip, n)
 		}
 	}
-	s := fmt.Sprintf("kiemv bench --tasks %d --interval %v --duration %v --concurrency %d --efficiency-tasks %d --time-scale %g --quota-tasks %d --quota-limit %d --download-size %d",
-		o.Tasks, o.Interval, o.Duration, o.Concurrency, o.EfficiencyTasks, o.TimeScale, o.QuotaTasks, o.QuotaLimit, o.DownloadSize)
+	s := fmt.Sprintf("kiemv bench --tasks %d --interval %v --duration %v --concurrency %d --efficiency-tasks %d --time-scale %g --quota-tasks %d --quota-limit %d --create-submits %d --download-size %d",
+		o.Tasks, o.Interval, o.Duration, o.Concurrency, o.EfficiencyTasks, o.TimeScale, o.QuotaTasks, o.QuotaLimit, o.CreateSubmits, o.DownloadSize)
 	if len(skip) > 0 {
 		s += " --skip " + strings.Join(skip, ",")
 	}
@@ -146,6 +150,6 @@ func benchCommandLine(o Options) string {
 func benchConfig(o Options) map[string]any {
 	return map[string]any{"tasks": o.Tasks, "interval_s": o.Interval.Seconds(), "duration_s": o.Duration.Seconds(),
 		"concurrency": o.Concurrency, "efficiency_tasks": o.EfficiencyTasks, "time_scale": o.TimeScale,
-		"quota_tasks": o.QuotaTasks, "quota_limit": o.QuotaLimit, "download_size": o.DownloadSize,
+		"quota_tasks": o.QuotaTasks, "quota_limit": o.QuotaLimit, "create_submits": o.CreateSubmits, "download_size": o.DownloadSize,
 		"sim_process": o.SimProcess}
 }

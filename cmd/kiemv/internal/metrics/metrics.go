@@ -191,6 +191,16 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// Release passes a jobs.Reserver's Release through; a limiter without Reserve books nothing.
+func (l *instrumentedLimiter) Release(ctx context.Context, name, holder string) error {
+	if r, ok := l.l.(jobs.Reserver); ok {
+		return r.Release(ctx, name, holder)
+	}
+	return nil
+}
+
+var _ jobs.Reserver = (*instrumentedLimiter)(nil)
+
 // instrumentedLimiter is a jobs.Limiter that records the waits it imposes.
 type instrumentedLimiter struct {
 	l jobs.Limiter
