@@ -96,6 +96,16 @@ func TestBenchCapacityAndDownloads(t *testing.T) {
 	num(t, c, "redis_bytes_per_task", -1e6, 1e6, true)
 	num(t, c, "redis_key_bytes_per_task", 50, 1e5, true)
 
+	rw := figures(t, r, "raw")
+	num(t, rw, "tasks", 200, 200, false)
+	num(t, rw, "polls_per_s", 20, 1e6, false)
+	num(t, rw, "worker_cpu_s_per_1000_polls", 0, 100, false)
+	num(t, rw, "redis_cpu_s_per_1000_polls", 0, 100, true)
+	num(t, rw, "poll_faults", 0, 0, false)
+	num(t, rw, "kiemv_vs_raw_polls_per_s", 0.05, 20, false)
+	num(t, rw, "kiemv_vs_raw_cpu_per_1000_polls", 0.01, 100, false)
+	num(t, rw, "kiemv_vs_raw_worker_cpu_per_1000_polls", 0.01, 100, false)
+
 	d := figures(t, r, "downloads")
 	num(t, d, "size_mb", 8, 8, false)
 	num(t, d, "kiemv_mb_per_s", 1, 1e6, false)
@@ -118,7 +128,7 @@ func TestBenchCapacityAndDownloads(t *testing.T) {
 
 func TestBenchEfficiencyQuotaBaseline(t *testing.T) {
 	t.Parallel()
-	r := benchJSON(t, "--skip", "capacity,downloads", "--efficiency-tasks", "20", "--time-scale", "0.05",
+	r := benchJSON(t, "--skip", "capacity,raw,downloads", "--efficiency-tasks", "20", "--time-scale", "0.05",
 		"--quota-tasks", "40", "--quota-limit", "20", "--create-submits", "8")
 	e := figures(t, r, "efficiency")
 	num(t, e, "tasks", 20, 20, false)

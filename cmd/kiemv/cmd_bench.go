@@ -11,9 +11,9 @@ import (
 
 func benchFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "tasks", Value: 10000, Usage: "capacity: followed tasks, never ready"},
+		&cli.IntFlag{Name: "tasks", Value: 40000, Usage: "capacity and raw: followed tasks, never ready (the default asks ~13k polls/s: more than one worker serves)"},
 		&cli.DurationFlag{Name: "interval", Value: 2 * time.Second, Usage: "poll interval of every scenario"},
-		&cli.DurationFlag{Name: "duration", Value: 30 * time.Second, Usage: "capacity: measuring window, after a warm-up of interval + 2s"},
+		&cli.DurationFlag{Name: "duration", Value: 30 * time.Second, Usage: "capacity and raw: measuring window, after a warm-up of interval + 2s"},
 		&cli.IntFlag{Name: "concurrency", Value: 50, Usage: "polls handled at once by each worker (as `kiemv worker --concurrency`)"},
 		&cli.IntFlag{Name: "efficiency-tasks", Value: 500, Usage: "efficiency and baseline: tasks"},
 		&cli.Float64Flag{Name: "time-scale", Value: 0.25, Usage: "efficiency and baseline: time to ready is uniform in 5-60 s times this"},
@@ -65,7 +65,7 @@ func benchCommand() *cli.Command {
 		Usage: "measure one worker against the KIE simulator: capacity, efficiency, quota, downloads, naive baseline",
 		Description: "Runs the real worker (handlers, Asynq, store) against in-process simulators on the Redis named by\n" +
 			"--redis-url, or else on a throwaway redis-server (or an embedded miniredis when there is none),\n" +
-			"and prints one row per figure with its target. Defaults take under 2 minutes on 2 cores.",
+			"and prints one row per figure with its target. Defaults take under 3 minutes on 2 cores.",
 		Flags: benchFlags(),
 		Action: func(c *cli.Context) error {
 			cfg, err := readGlobals(c)

@@ -1,6 +1,7 @@
 // Package bench is `kiemv bench`: it runs the real worker, built by internal/app, against
-// in-process KIE simulators, one file per scenario (capacity, efficiency, quota, creates, downloads and
-// a naive baseline), and reports each figure with its target, the machine and the command.
+// in-process KIE simulators, one file per scenario (capacity, the raw Asynq baseline, efficiency,
+// quota, creates, downloads and a naive baseline), and reports each figure with its target, the
+// machine and the command.
 package bench
 
 import (
@@ -16,7 +17,7 @@ import (
 )
 
 // Scenarios are the scenarios of `kiemv bench`, in the order they are reported.
-var Scenarios = []string{"capacity", "efficiency", "quota", "creates", "downloads", "baseline"}
+var Scenarios = []string{"capacity", "raw", "efficiency", "quota", "creates", "downloads", "baseline"}
 
 // MinEfficiencyTasks is the least Options.EfficiencyTasks: that many are created through submit.
 const MinEfficiencyTasks = effSubmits
@@ -84,7 +85,17 @@ func Run(ctx context.Context, o Options, redisURL string, stderr, out io.Writer)
 		mu.Unlock()
 		return nil
 	}
-	if err := run("capacity", func() (*scenario, error) { return e.capacity(ctx) }); err != nil {
+	var capr *capResult
+	if err := run("capacity", func() (*scenario, error) {
+		s, r, err := e.capacity(ctx)
+		capr = r
+		return s, err
+	}); err != nil {
+		return err
+	}
+	// raw runs alone right after capacity, on the same Redis, so that their ratios compare
+	// like with like.
+	if err := run("raw", func() (*scenario, error) { return e.raw(ctx, capr) }); err != nil {
 		return err
 	}
 	if err := run("downloads", func() (*scenario, error) { return e.downloads(ctx) }); err != nil {

@@ -13,16 +13,17 @@ import (
 
 // capacity follows --tasks tasks that never become ready, polled every --interval, so that
 // the worker polls without pause; after a warm-up it measures --duration of steady state.
-func (e *benchEnv) capacity(ctx context.Context) (*scenario, error) {
+// It also returns what the raw scenario compares with.
+func (e *benchEnv) capacity(ctx context.Context) (*scenario, *capResult, error) {
 	s := &scenario{Name: "capacity"}
 	o := e.o
 	sim, err := e.capacitySim(ctx, s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer sim.Close()
 	if err := sim.addNever(ctx, "cap", o.Tasks); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ids := make([]string, o.Tasks)
 	for i := range ids {
@@ -32,14 +33,14 @@ func (e *benchEnv) capacity(ctx context.Context) (*scenario, error) {
 	memBefore := e.redis.usedMemory(ctx)
 	w, err := e.newWorker(ctx, workerSpec{ns: ns, simURL: sim.URL, dir: filepath.Join(e.tmp, "capacity"), recordLimit: 1_000_000})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer w.Close(e)
 	setup := time.Now()
 	// First polls spread evenly over one interval: the steady state from the start.
 	spread := func(i int) time.Duration { return o.Interval * time.Duration(i) / time.Duration(len(ids)) }
 	if err := w.trackAll(ctx, ids, spread); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.add("tasks", float64(o.Tasks), "")
 	s.add("interval_s", o.Interval.Seconds(), "s")
@@ -47,22 +48,22 @@ func (e *benchEnv) capacity(ctx context.Context) (*scenario, error) {
 
 	w.start()
 	if err := jobs.Sleep(ctx, o.Interval+2*time.Second); err != nil { // warm-up
-		return nil, err
+		return nil, nil, err
 	}
 	hwm := resetPeakRSS()
 	cpu0, rcpu0 := cpuTime(), e.redis.cpu(ctx)
 	st0, err := sim.stats(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	w.probe.measure(o.Duration)
 	if err := jobs.Sleep(ctx, o.Duration); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cpu1, rcpu1 := cpuTime(), e.redis.cpu(ctx)
 	st1, err := sim.stats(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	peak := peakRSS()
 	calls, asked, rounded := w.probe.window()
@@ -113,6 +114,15 @@ func (e *benchEnv) capacity(ctx context.Context) (*scenario, error) {
 	s.add("redis_key_bytes_per_task", keyPerTask, "B")
 	e.memoryBreakdown(ctx, s, ns, ids[0], o.Tasks)
 	s.add("max_record_info_per_s", float64(st1.MaxPerSecond), "/s")
+	simCalls := st1.Polls - st0.Polls
+	m := cpuPer1000(simCalls, cpu1-cpu0, rcpu0, rcpu1, st0, st1, sim.Child)
+	cr := &capResult{PollsPerS: float64(simCalls) / secs, WorkerCPU: m.worker, TotalCPU: m.total(),
+		DemandPerS: demandPerS(o)}
+	// Saturated: the due polls waited (beyond Asynq's whole seconds), or clearly fewer were
+	// served than the tasks ask for.
+	cr.Saturated = quantile(rounded, 0.99) > 1 || cr.PollsPerS < 0.85*cr.DemandPerS
+	s.add("total_cpu_s_per_1000_polls", m.total(), "s")
+	s.check("saturated", b2f(cr.Saturated), "", "= 1", cr.Saturated)
 
 	s.note("lateness = start of poll k+1 (its record-info call) − the due time poll k asked for (interval ± 10 %% jitter); Asynq keeps due times in whole seconds and kiemv rounds them up, so up to 1 s of it is by design; lateness_rounded_* is measured from that whole second (what Asynq can honour)")
 	s.note("the rounding also stretches the mean interval between two polls of one task beyond --interval (mean_poll_interval_s), which caps polls_per_s at about tasks / mean_poll_interval_s")
@@ -125,8 +135,13 @@ func (e *benchEnv) capacity(ctx context.Context) (*scenario, error) {
 	if !hwm {
 		s.note("peak RSS could not be reset (/proc/self/clear_refs): worker_peak_rss_mb is n/a")
 	}
-	return s, nil
+	return s, cr, nil
 }
+
+// demandPerS is the polls per second the capacity and raw tasks ask for: --tasks over the mean
+// interval a worker that keeps up gives, about --interval + 1 s (a poll starts at a whole
+// second and its next due time is rounded up to one).
+func demandPerS(o Options) float64 { return float64(o.Tasks) / (o.Interval.Seconds() + 1) }
 
 // capacitySim starts the simulator in a child process (unless --sim-process=false), or in
 // this process when that is not possible.
