@@ -13,7 +13,7 @@ func benchFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "tasks", Value: 40000, Usage: "capacity and raw: followed tasks, never ready (the default asks ~13k polls/s: more than one worker serves)"},
 		&cli.DurationFlag{Name: "interval", Value: 2 * time.Second, Usage: "poll interval of every scenario"},
-		&cli.DurationFlag{Name: "duration", Value: 30 * time.Second, Usage: "capacity and raw: measuring window, after a warm-up of interval + 2s"},
+		&cli.DurationFlag{Name: "duration", Value: 20 * time.Second, Usage: "capacity and raw: measuring window, after a warm-up of interval + 2s"},
 		&cli.IntFlag{Name: "concurrency", Value: 50, Usage: "polls handled at once by each worker (as `kiemv worker --concurrency`)"},
 		&cli.IntFlag{Name: "efficiency-tasks", Value: 500, Usage: "efficiency and baseline: tasks"},
 		&cli.Float64Flag{Name: "time-scale", Value: 0.25, Usage: "efficiency and baseline: time to ready is uniform in 5-60 s times this"},
