@@ -132,6 +132,35 @@ func (s *Records) List(ctx context.Context, state jobs.State, limit int) ([]*job
 	return out, nil
 }
 
+// getMany reads the records of ids in one round trip, skipping those that are gone.
+func (s *Records) getMany(ctx context.Context, ids []string) ([]*jobs.Record, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.keys.Record(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*jobs.Record, 0, len(ids))
+	for i, cmd := range cmds {
+		if len(cmd.Val()) == 0 {
+			continue // deleted since the index was read
+		}
+		rec, err := decodeRecord(ids[i], cmd.Val())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
 // newestIDs merges the state indexes, newest first, keeping up to limit ids (all if <= 0).
 func (s *Records) newestIDs(ctx context.Context, stop int64, limit int) ([]string, error) {
 	cmds := make([]*redis.ZSliceCmd, len(jobs.States))

@@ -40,35 +40,6 @@ func (s *Records) Scan(ctx context.Context, st jobs.State, cursor uint64, count 
 	return recs, next, nil
 }
 
-// getMany reads the records of ids in one round trip, skipping those that are gone.
-func (s *Records) getMany(ctx context.Context, ids []string) ([]*jobs.Record, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.keys.Record(id))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*jobs.Record, 0, len(ids))
-	for i, cmd := range cmds {
-		if len(cmd.Val()) == 0 {
-			continue // deleted since the index was read
-		}
-		rec, err := decodeRecord(ids[i], cmd.Val())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
-	}
-	return out, nil
-}
-
 // Tasks reads the state of Asynq's tasks in bulk, for the reconciler: one pipelined round
 // trip for any number of tasks, where the Inspector takes one per task. It reads the "state"
 // field of Asynq's task hash, asynq:{<queue>}:t:<task id> (Asynq v0.26's layout, pinned by

@@ -67,7 +67,7 @@ func (c Config) Limiter(conn *Conn) (*store.Limiter, error) {
 
 // ServiceOptions say what a Service is built for.
 type ServiceOptions struct {
-	NeedKIE   bool          // submit and track call KIE; retry, cancel and callbacks do not
+	NeedKIE   bool          // ConnectService: build a KIE client (submit and track call KIE; retry, cancel and callbacks do not)
 	FirstPoll time.Duration // delay before the first poll of a submitted task (0: at once)
 	// OnCreateWait hears that a submit waits for a create slot (nil: the Service logs it).
 	OnCreateWait func(jobs.CreateWait)

@@ -40,7 +40,7 @@ func (e *benchEnv) creates(ctx context.Context) (*scenario, error) {
 		return nil, err
 	}
 	calls := &createCalls{API: client, start: time.Now(), index: map[string]int{}}
-	svc, err := w.cfg.Service(w.w.Conn, calls, app.ServiceOptions{NeedKIE: true})
+	svc, err := w.cfg.Service(w.w.Conn, calls, app.ServiceOptions{})
 	if err != nil {
 		return nil, err
 	}

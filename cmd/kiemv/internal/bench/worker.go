@@ -78,7 +78,7 @@ func (e *benchEnv) newWorker(ctx context.Context, spec workerSpec) (*benchWorker
 		b.w.Conn.Close()
 		return nil, err
 	}
-	if b.svc, err = cfg.Service(b.w.Conn, client, app.ServiceOptions{NeedKIE: true}); err != nil {
+	if b.svc, err = cfg.Service(b.w.Conn, client, app.ServiceOptions{}); err != nil {
 		b.w.Conn.Close()
 		return nil, err
 	}
