@@ -103,11 +103,11 @@ func (a *pollAttempt) poll(ctx context.Context, t *asynq.Task) error {
 		a.hooks.poll(PollOutage) // KIE is down: wait for the probe, without a Redis read of the record
 		return err
 	}
-	rec, err := a.load(ctx, "poll", id, gen)
+	rec, booked, err := a.start(ctx, id, gen)
 	if rec == nil || err != nil {
 		return err
 	}
-	switch rec.State {
+	switch rec.State { // booked only when pending
 	case StatePending:
 	case StateReady: // an earlier run set it ready but may have died before enqueueing
 		return a.enqueueDownload(ctx, rec)
@@ -118,10 +118,13 @@ func (a *pollAttempt) poll(ctx context.Context, t *asynq.Task) error {
 	if now.Sub(followedSince(rec)) > a.cfg.Budget {
 		msg := fmt.Sprintf("KIE did not finish mp4 task %s within the poll budget of %v; run `kiemv retry %s` to follow it again", id, a.cfg.Budget, id)
 		a.hooks.poll(PollTimedOut)
+		if booked.wait > 0 {
+			releaseSlot(ctx, a.Limiter.(Reserver), LimitRecordInfo, id)
+		}
 		_, err := a.change(ctx, id, Change{To: StateTimedOut, Error: msg, CompletedAt: now})
 		return err
 	}
-	if wait, err := a.allow(ctx, id); err != nil {
+	if wait, err := a.allow(ctx, id, booked); err != nil {
 		return fmt.Errorf("poll %s: rate limiter: %w", id, err)
 	} else if wait > 0 {
 		a.hooks.poll(PollThrottled)
@@ -170,6 +173,7 @@ func (a *pollAttempt) onReply(ctx context.Context, id string, vr *kie.VideoRecor
 		}
 		return a.fail(ctx, id, ch)
 	default: // PENDING, CALLBACK_EXCEPTION without a URL, or a status we do not know
+		ch.Brief = true
 		if rec, err := a.change(ctx, id, ch); rec == nil || err != nil {
 			return err
 		}
@@ -234,13 +238,45 @@ func (a *pollAttempt) fail(ctx context.Context, id string, ch Change) error {
 	return ended(rec, ch.Error)
 }
 
-// allow takes a record-info call for id from the shared limit, in line when it can: 0 when
-// the call may go ahead now (after waiting for it here when it was booked at most
-// pollWaitHere away), else how long Asynq should wait before running the poll again, so
-// that it runs a little before its booked call and waits the rest here.
-func (a *pollAttempt) allow(ctx context.Context, id string) (time.Duration, error) {
+// slot is the record-info call start took for a poll, if it took one.
+type slot struct {
+	taken bool          // the limiter answered for this poll already
+	wait  time.Duration // its answer: 0 go ahead, else the wait until the call booked
+}
+
+// start reads the record of the poll and fences the attempt on it, as load does. With a
+// LoadReserver it also takes the poll's record-info call in the same round trip (when the
+// record is pending and of the task's generation): in the steady state a poll then costs
+// two Redis round trips, this one and the one that writes its outcome.
+func (a *pollAttempt) start(ctx context.Context, id string, gen int64) (*Record, slot, error) {
+	lr, ok := a.Limiter.(LoadReserver)
+	if !ok {
+		rec, err := a.load(ctx, "poll", id, gen)
+		return rec, slot{}, err
+	}
+	rec, wait, booked, err := lr.LoadReserve(ctx, LimitRecordInfo, id, gen)
+	if rec, err = a.fence("poll", id, gen, rec, err); rec == nil || err != nil {
+		if booked && wait > 0 { // cannot happen: a stale or missing record books nothing
+			releaseSlot(ctx, lr, LimitRecordInfo, id)
+		}
+		return nil, slot{}, err
+	}
+	return rec, slot{taken: booked, wait: wait}, nil
+}
+
+// allow takes a record-info call for id from the shared limit (unless start took it: s), in
+// line when it can: 0 when the call may go ahead now (after waiting for it here when it was
+// booked at most pollWaitHere away), else how long Asynq should wait before running the poll
+// again, so that it runs a little before its booked call and waits the rest here.
+func (a *pollAttempt) allow(ctx context.Context, id string, s slot) (time.Duration, error) {
 	if r, ok := a.Limiter.(Reserver); ok {
-		d, err := takeSlot(ctx, r, LimitRecordInfo, id, pollWaitHere)
+		var d time.Duration
+		var err error
+		if s.taken {
+			d, err = awaitSlot(ctx, r, LimitRecordInfo, id, pollWaitHere, s.wait)
+		} else {
+			d, err = takeSlot(ctx, r, LimitRecordInfo, id, pollWaitHere)
+		}
 		if d > 0 {
 			d -= pollRunAhead
 		}

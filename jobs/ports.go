@@ -81,6 +81,18 @@ type Limiter interface {
 	Allow(ctx context.Context, name string) (time.Duration, error)
 }
 
+// LoadReserver is a Reserver that can also read the record of a poll and take the poll's
+// call in the same round trip: the poll handler's first of its two round trips in the steady
+// state (the second writes the outcome). store.Limiter implements it.
+type LoadReserver interface {
+	Reserver
+	// LoadReserve reads the record id and, when it is pending and at generation gen, takes
+	// a call of the named limit for it as Reserve(ctx, name, id) does. booked is false when
+	// no call was taken (the record is in another state or generation). A missing record
+	// gives an error wrapping ErrNoRecord.
+	LoadReserve(ctx context.Context, name, id string, gen int64) (rec *Record, wait time.Duration, booked bool, err error)
+}
+
 // Reserver is a Limiter that keeps waiting callers in line. store.Limiter implements it; the
 // poll handler and submit use it when their Limiter does.
 type Reserver interface {

@@ -126,6 +126,7 @@ type Change struct {
 	PartETag     string // validator of the bytes in the partial file; "-" clears it
 	PartTotal    int64  // length the partial file must reach, as first declared; -1 clears it
 	RetriedAt    time.Time
+	Brief        bool // the caller needs no record back: the Store may return one with only TaskID, State and Generation
 }
 
 // Errors returned by a Store.
@@ -201,6 +202,12 @@ func newRecorder(s Store, log *slog.Logger, now func() time.Time, hooks *Hooks) 
 // or it was retried, canceled or re-adopted since the task was queued (a stale attempt).
 func (r *recorder) load(ctx context.Context, kind, id string, gen int64) (*Record, error) {
 	rec, err := r.store.Get(ctx, id)
+	return r.fence(kind, id, gen, rec, err)
+}
+
+// fence is load's second half, for a record read some other way (rec, err: what the read
+// returned): it fences the attempt's changes on the record, or returns nil (and logs why).
+func (r *recorder) fence(kind, id string, gen int64, rec *Record, err error) (*Record, error) {
 	switch {
 	case errors.Is(err, ErrNoRecord):
 		r.log.Warn(kind+" for a task kiemv does not follow; dropping it", "task_id", id)
@@ -252,6 +259,7 @@ func (r *recorder) change(ctx context.Context, id string, ch Change) (*Record, e
 // changes nothing for the attempt: the attempt goes on, and the failure is logged. It reports
 // whether the record is still the attempt's (false: stale, moved on, gone, or unknown).
 func (r *recorder) note(ctx context.Context, id string, ch Change) bool {
+	ch.Brief = ch.Brief || ch.To == "" // the record itself is not needed, only whether it is still ours
 	rec, err := r.change(ctx, id, ch)
 	if err != nil {
 		r.log.Warn("record bookkeeping failed; going on", "task_id", id, "error", err)

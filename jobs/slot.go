@@ -24,16 +24,26 @@ const (
 // its time has come); it returns 0 when the call may go ahead now, else the wait (more than
 // within) until the call booked for holder. If ctx ends while it waits, it gives the call back.
 func takeSlot(ctx context.Context, r Reserver, name, holder string, within time.Duration) (time.Duration, error) {
-	for {
-		d, err := r.Reserve(ctx, name, holder)
-		if err != nil || d == 0 || d > within {
-			return d, err
-		}
+	d, err := r.Reserve(ctx, name, holder)
+	if err != nil {
+		return 0, err
+	}
+	return awaitSlot(ctx, r, name, holder, within, d)
+}
+
+// awaitSlot is takeSlot after its first Reserve, which answered d.
+func awaitSlot(ctx context.Context, r Reserver, name, holder string, within, d time.Duration) (time.Duration, error) {
+	for d > 0 && d <= within {
 		if err := Sleep(ctx, d); err != nil {
 			releaseSlot(ctx, r, name, holder)
 			return 0, err
 		}
+		var err error
+		if d, err = r.Reserve(ctx, name, holder); err != nil {
+			return 0, err
+		}
 	}
+	return d, nil
 }
 
 // releaseSlot gives back the call booked for holder, even though ctx ended; failing that,

@@ -122,81 +122,125 @@ func changeFields(ch jobs.Change) fields {
 
 // decodeRecord turns a record hash into a Record. id names the record in errors.
 func decodeRecord(id string, h map[string]string) (*jobs.Record, error) {
-	rec := &jobs.Record{
-		TaskID:      h[fTaskID],
-		MusicTaskID: h[fMusicTaskID],
-		AudioID:     h[fAudioID],
-		State:       jobs.State(h[fState]),
-		KIEStatus:   h[fKIEStatus],
-		VideoURL:    h[fVideoURL],
-		File:        h[fFile],
-		SHA256:      h[fSHA256],
-		Error:       h[fError],
+	d := recordDecoder{id: id, rec: &jobs.Record{}}
+	for name, v := range h {
+		d.set(name, v)
 	}
-	if v := h[fPartETag]; v != "-" {
-		rec.PartETag = v
-	}
-	if rec.TaskID == "" {
-		rec.TaskID = id
-	}
-	var err error
-	bad := func(field string, e error) {
-		if err == nil && e != nil {
-			err = fmt.Errorf("record %s: field %s in Redis is corrupt: %w", id, field, e)
-		}
-	}
-	var polls int64
-	polls, e := parseInt(h[fPolls])
-	bad(fPolls, e)
-	rec.Polls = int(polls)
-	rec.Bytes, e = parseInt(h[fBytes])
-	bad(fBytes, e)
-	rec.CreatedAt, e = parseTime(h[fCreatedAt])
-	bad(fCreatedAt, e)
-	rec.UpdatedAt, e = parseTime(h[fUpdatedAt])
-	bad(fUpdatedAt, e)
-	rec.CompletedAt, e = parseTime(h[fCompletedAt])
-	bad(fCompletedAt, e)
-	rec.DownloadedAt, e = parseTime(h[fDownloadedAt])
-	bad(fDownloadedAt, e)
-	rec.RetriedAt, e = parseTime(h[fRetriedAt])
-	bad(fRetriedAt, e)
-	rec.Generation, e = parseInt(h[fGeneration])
-	bad(fGeneration, e)
-	rec.Generation = max(rec.Generation, 1)
-	var requeued int64
-	requeued, e = parseInt(h[fRequeued])
-	bad(fRequeued, e)
-	rec.Requeued = int(requeued)
-	rec.PartOwner = h[fPartOwner]
-	if v := h[fPartTotal]; v != "-" {
-		rec.PartTotal, e = parseInt(v)
-		bad(fPartTotal, e)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !rec.State.Valid() {
-		return nil, fmt.Errorf("record %s: field state in Redis is corrupt: unknown state %q", id, h[fState])
-	}
-	return rec, nil
+	return d.done()
 }
 
-// decodePairs turns a flat [field, value, …] reply (HGETALL inside a script) into a map.
-func decodePairs(vals []any) (map[string]string, error) {
+// decodeRecordPairs is decodeRecord of a flat [field, value, …] reply (HGETALL inside a
+// script), read without building a map.
+func decodeRecordPairs(id string, vals []any) (*jobs.Record, error) {
 	if len(vals)%2 != 0 {
-		return nil, fmt.Errorf("odd number of hash fields in script reply: %d", len(vals))
+		return nil, fmt.Errorf("record %s: odd number of hash fields in script reply: %d", id, len(vals))
 	}
-	h := make(map[string]string, len(vals)/2)
+	d := recordDecoder{id: id, rec: &jobs.Record{}}
 	for i := 0; i < len(vals); i += 2 {
-		k, ok1 := vals[i].(string)
+		name, ok1 := vals[i].(string)
 		v, ok2 := vals[i+1].(string)
 		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("unexpected script reply element types %T, %T", vals[i], vals[i+1])
+			return nil, fmt.Errorf("record %s: unexpected script reply element types %T, %T", id, vals[i], vals[i+1])
 		}
-		h[k] = v
+		d.set(name, v)
 	}
-	return h, nil
+	return d.done()
+}
+
+// recordDecoder fills a Record one hash field at a time; absent fields stay zero, and
+// unknown ones (written by a later version) are ignored.
+type recordDecoder struct {
+	id  string
+	rec *jobs.Record
+	err error // the first corrupt field
+}
+
+// set reads one hash field into the record.
+func (d *recordDecoder) set(name, v string) {
+	rec := d.rec
+	switch name {
+	case fTaskID:
+		rec.TaskID = v
+	case fMusicTaskID:
+		rec.MusicTaskID = v
+	case fAudioID:
+		rec.AudioID = v
+	case fState:
+		rec.State = jobs.State(v)
+	case fKIEStatus:
+		rec.KIEStatus = v
+	case fVideoURL:
+		rec.VideoURL = v
+	case fFile:
+		rec.File = v
+	case fSHA256:
+		rec.SHA256 = v
+	case fError:
+		rec.Error = v
+	case fPartOwner:
+		rec.PartOwner = v
+	case fPartETag:
+		if v != "-" {
+			rec.PartETag = v
+		}
+	case fPartTotal:
+		if v != "-" {
+			rec.PartTotal = d.int(name, v)
+		}
+	case fPolls:
+		rec.Polls = int(d.int(name, v))
+	case fRequeued:
+		rec.Requeued = int(d.int(name, v))
+	case fBytes:
+		rec.Bytes = d.int(name, v)
+	case fGeneration:
+		rec.Generation = d.int(name, v)
+	case fCreatedAt:
+		rec.CreatedAt = d.time(name, v)
+	case fUpdatedAt:
+		rec.UpdatedAt = d.time(name, v)
+	case fCompletedAt:
+		rec.CompletedAt = d.time(name, v)
+	case fDownloadedAt:
+		rec.DownloadedAt = d.time(name, v)
+	case fRetriedAt:
+		rec.RetriedAt = d.time(name, v)
+	}
+}
+
+func (d *recordDecoder) int(name, v string) int64 {
+	n, err := parseInt(v)
+	d.corrupt(name, err)
+	return n
+}
+
+func (d *recordDecoder) time(name, v string) time.Time {
+	t, err := parseTime(v)
+	d.corrupt(name, err)
+	return t
+}
+
+// corrupt keeps the first error, naming the record and the field.
+func (d *recordDecoder) corrupt(name string, err error) {
+	if d.err == nil && err != nil {
+		d.err = fmt.Errorf("record %s: field %s in Redis is corrupt: %w", d.id, name, err)
+	}
+}
+
+// done returns the record, or the first corrupt field's error.
+func (d *recordDecoder) done() (*jobs.Record, error) {
+	rec := d.rec
+	if d.err != nil {
+		return nil, d.err
+	}
+	if rec.TaskID == "" {
+		rec.TaskID = d.id
+	}
+	rec.Generation = max(rec.Generation, 1)
+	if !rec.State.Valid() {
+		return nil, fmt.Errorf("record %s: field state in Redis is corrupt: unknown state %q", d.id, rec.State)
+	}
+	return rec, nil
 }
 
 func parseInt(s string) (int64, error) {

@@ -19,34 +19,42 @@ import (
 // KEYS: limit key, holder key. ARGV: emission interval µs, tolerance µs, late µs, how long
 // (ms) a holder key outlives its lateness.
 // Reply: 0 if allowed, else the µs to wait.
-var bookScript = redis.NewScript(`
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local late = tonumber(ARGV[3])
-local booked = tonumber(redis.call('GET', KEYS[2]) or '')
-if booked then
-  if now < booked then return booked - now end
-  redis.call('DEL', KEYS[2])
-  if now <= booked + late then return 0 end
-  local last = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-  if last == booked + tolerance + interval then
-    last = last + now - booked
-    redis.call('SET', KEYS[1], string.format('%d', last), 'PX', string.format('%d', math.ceil((last - now) / 1000)))
-    return 0
-  end
-end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tat < now then tat = now end
-local wait = tat - now - tolerance
-tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', string.format('%d', math.ceil((tat - now) / 1000)))
-if wait <= 0 then return 0 end
-redis.call('SET', KEYS[2], string.format('%d', now + wait), 'PX', string.format('%d', math.ceil((wait + late) / 1000) + tonumber(ARGV[4])))
-return wait
+var bookScript = redis.NewScript(replicateLua + bookLua + `
+return book(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 `)
+
+// replicateLua lets a script that reads TIME write afterwards on Redis before 5.
+const replicateLua = `if redis.replicate_commands then pcall(redis.replicate_commands) end
+`
+
+// bookLua defines book(limit key, holder key, interval µs, tolerance µs, late µs, holder key
+// extra ms), the body of bookScript, shared with loadReserveScript.
+const bookLua = `
+local function book(limitKey, heldKey, interval, tolerance, late, extra)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local booked = tonumber(redis.call('GET', heldKey) or '')
+  if booked then
+    if now < booked then return booked - now end
+    redis.call('DEL', heldKey)
+    if now <= booked + late then return 0 end
+    local last = tonumber(redis.call('GET', limitKey) or '0') or 0
+    if last == booked + tolerance + interval then
+      last = last + now - booked
+      redis.call('SET', limitKey, string.format('%d', last), 'PX', string.format('%d', math.ceil((last - now) / 1000)))
+      return 0
+    end
+  end
+  local tat = tonumber(redis.call('GET', limitKey) or '0') or 0
+  if tat < now then tat = now end
+  local wait = tat - now - tolerance
+  tat = tat + interval
+  redis.call('SET', limitKey, string.format('%d', tat), 'PX', string.format('%d', math.ceil((tat - now) / 1000)))
+  if wait <= 0 then return 0 end
+  redis.call('SET', heldKey, string.format('%d', now + wait), 'PX', string.format('%d', math.ceil((wait + late) / 1000) + extra))
+  return wait
+end
+`
 
 // giveBackScript gives back the call booked for a holder that will not come. If no later
 // call was booked after it, the TAT moves back over it, and over the calls given back before

@@ -17,10 +17,12 @@ import (
 // KEYS: record, then the state index of every state in jobs.States order.
 // ARGV: to ("" keeps the state), updated_at, now (unix ms, the score if no index has the id),
 // polls increment, clear error (1/0), if-generation (0: any), if-state ("" any), bump the
-// generation (1/0), requeued increment, n states, the n state names (aligned with KEYS[2..]),
-// m sources, the m states allowed to move to "to", then field, value, … to HSET.
+// generation (1/0), requeued increment, n states, brief (1: reply without the record's other
+// fields), the n state names (aligned with KEYS[2..]), m sources, the m states allowed to move
+// to "to", then field, value, … to HSET.
 //
-// Reply: {"missing"}, {"stale", generation}, {"conflict", current state} or {"ok", field, value, …}.
+// Reply: {"missing"}, {"stale", generation}, {"conflict", current state} or {"ok", field, value, …}
+// (brief: only state and gen).
 var updateScript = redis.NewScript(`
 local rec = KEYS[1]
 local cur = redis.call('HGET', rec, 'state')
@@ -30,7 +32,7 @@ if ARGV[6] ~= '0' and tonumber(ARGV[6]) ~= gen then return {'stale', tostring(ge
 if ARGV[7] ~= '' and ARGV[7] ~= cur then return {'conflict', cur} end
 local to = ARGV[1]
 local nstates = tonumber(ARGV[10])
-local i = 11 + nstates
+local i = 12 + nstates
 local nsources = tonumber(ARGV[i])
 if to ~= '' then
   local allowed = false
@@ -50,17 +52,22 @@ if to ~= '' then
   local id = string.match(rec, ':rec:([^:]+)$') -- namespaces and ids hold no ':'
   local score = false
   for j = 1, nstates do
-    if ARGV[10 + j] == cur then score = redis.call('ZSCORE', KEYS[1 + j], id) end
+    if ARGV[11 + j] == cur then score = redis.call('ZSCORE', KEYS[1 + j], id) end
   end
   if not score then score = ARGV[3] end
   for j = 1, nstates do
-    if ARGV[10 + j] == to then
+    if ARGV[11 + j] == to then
       redis.call('ZADD', KEYS[1 + j], score, id)
     else
       redis.call('ZREM', KEYS[1 + j], id)
     end
   end
   redis.call('HSET', rec, 'state', to)
+  cur = to
+end
+if ARGV[11] == '1' then
+  if ARGV[8] == '1' then gen = gen + 1 end
+  return {'ok', 'state', cur, 'gen', tostring(gen)}
 end
 return {'ok', unpack(redis.call('HGETALL', rec))}
 `)
@@ -68,7 +75,8 @@ return {'ok', unpack(redis.call('HGETALL', rec))}
 // Update applies ch atomically and returns the record as it is afterwards. When ch.To is set,
 // the current state must be one of jobs.SourcesOf(ch.To), or the error wraps jobs.ErrConflict,
 // names the current state, and nothing is written. A missing record gives an error wrapping
-// jobs.ErrNoRecord. UpdatedAt is always set to now.
+// jobs.ErrNoRecord. UpdatedAt is always set to now. With ch.Brief the record returned holds only
+// TaskID, State and Generation (one reply of five short strings instead of the whole hash).
 func (s *Records) Update(ctx context.Context, id string, ch jobs.Change) (*jobs.Record, error) {
 	if err := jobs.ValidateID("task id", id); err != nil {
 		return nil, fmt.Errorf("update record: %w", err)
@@ -93,12 +101,8 @@ func (s *Records) Update(ctx context.Context, id string, ch jobs.Change) (*jobs.
 	keys := make([]string, 0, 1+len(states))
 	keys = append(keys, s.keys.Record(id))
 	args := make([]any, 0, 32)
-	bump := "0"
-	if ch.BumpGen {
-		bump = "1"
-	}
 	args = append(args, string(ch.To), formatTime(now), now.UnixMilli(), ch.AddPolls, clearErr,
-		max(ch.IfGen, 0), string(ch.IfState), bump, ch.AddRequeued, len(states))
+		max(ch.IfGen, 0), string(ch.IfState), flag(ch.BumpGen), ch.AddRequeued, len(states), flag(ch.Brief))
 	for _, st := range states {
 		keys = append(keys, s.keys.State(st))
 		args = append(args, string(st))
@@ -129,12 +133,16 @@ func (s *Records) Update(ctx context.Context, id string, ch jobs.Change) (*jobs.
 		}
 		return nil, fmt.Errorf("record %s: cannot move from %s to %s: %w", id, cur, ch.To, jobs.ErrConflict)
 	case "ok":
-		h, err := decodePairs(reply[1:])
-		if err != nil {
-			return nil, fmt.Errorf("update record %s: %w", id, err)
-		}
-		return decodeRecord(id, h)
+		return decodeRecordPairs(id, reply[1:])
 	default:
 		return nil, fmt.Errorf("update record %s: unexpected script reply %q", id, status)
 	}
+}
+
+// flag is a boolean script argument.
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

@@ -119,7 +119,13 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) KIE(api kie.API) kie.API { return &instrumentedKIE{api: api, m: m} }
 
 // Limiter wraps the shared limiter so that every wait it imposes is counted.
-func (m *Metrics) Limiter(l jobs.Limiter) jobs.Limiter { return &instrumentedLimiter{l: l, m: m} }
+func (m *Metrics) Limiter(l jobs.Limiter) jobs.Limiter {
+	il := &instrumentedLimiter{l: l, m: m}
+	if lr, ok := l.(jobs.LoadReserver); ok {
+		return &instrumentedLoadReserver{instrumentedLimiter: il, lr: lr}
+	}
+	return il
+}
 
 // instrumentedKIE is a kie.API that records each call in metrics.
 type instrumentedKIE struct {
@@ -209,10 +215,7 @@ type instrumentedLimiter struct {
 
 func (l *instrumentedLimiter) Allow(ctx context.Context, name string) (time.Duration, error) {
 	d, err := l.l.Allow(ctx, name)
-	if err == nil && d > 0 {
-		l.m.limiterWaits.WithLabelValues(name).Inc()
-		l.m.limiterWaited.WithLabelValues(name).Add(d.Seconds())
-	}
+	l.waited(name, d, err)
 	return d, err
 }
 
@@ -224,11 +227,30 @@ func (l *instrumentedLimiter) Reserve(ctx context.Context, name, holder string) 
 		return l.Allow(ctx, name)
 	}
 	d, err := r.Reserve(ctx, name, holder)
+	l.waited(name, d, err)
+	return d, err
+}
+
+// instrumentedLoadReserver is an instrumentedLimiter over a jobs.LoadReserver, passing its
+// LoadReserve through (the poll handler's lean path) and recording the waits it imposes.
+type instrumentedLoadReserver struct {
+	*instrumentedLimiter
+	lr jobs.LoadReserver
+}
+
+var _ jobs.LoadReserver = (*instrumentedLoadReserver)(nil)
+
+func (l *instrumentedLoadReserver) LoadReserve(ctx context.Context, name, id string, gen int64) (*jobs.Record, time.Duration, bool, error) {
+	rec, d, booked, err := l.lr.LoadReserve(ctx, name, id, gen)
+	l.waited(name, d, err)
+	return rec, d, booked, err
+}
+
+func (l *instrumentedLimiter) waited(name string, d time.Duration, err error) {
 	if err == nil && d > 0 {
 		l.m.limiterWaits.WithLabelValues(name).Inc()
 		l.m.limiterWaited.WithLabelValues(name).Add(d.Seconds())
 	}
-	return d, err
 }
 
 // recordsCollector exports how many records are in each state, read from Redis at scrape time.

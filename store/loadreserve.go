@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kiemv/kiemv/jobs"
+)
+
+// loadReserveScript is the first half of a poll's two round trips: it reads the record and,
+// when the record is pending and of the poll's generation, books the poll's record-info call
+// as bookScript does.
+// KEYS: record, limit key, holder key. ARGV: generation, the state that books (pending),
+// then bookScript's ARGV.
+// Reply: {"missing"} or {wait µs ("-1": no call taken), field, value, …}.
+var loadReserveScript = redis.NewScript(replicateLua + bookLua + `
+local sg = redis.call('HMGET', KEYS[1], 'state', 'gen')
+if not sg[1] then return {'missing'} end
+local wait = -1
+if sg[1] == ARGV[2] and (tonumber(sg[2]) or 1) == tonumber(ARGV[1]) then
+  wait = book(KEYS[2], KEYS[3], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+end
+return {string.format('%d', wait), unpack(redis.call('HGETALL', KEYS[1]))}
+`)
+
+var _ jobs.LoadReserver = (*Limiter)(nil)
+
+// LoadReserve implements jobs.LoadReserver in one round trip: it reads the record id (in the
+// Records of the same namespace) and, when it is pending and at generation gen, takes a call
+// of the named limit for it as Reserve(name, id) does. booked is false when no call was
+// taken (the record is in another state or generation); wait is then 0.
+func (l *Limiter) LoadReserve(ctx context.Context, name, id string, gen int64) (rec *jobs.Record, wait time.Duration, booked bool, err error) {
+	if err := jobs.ValidateID("task id", id); err != nil {
+		return nil, 0, false, fmt.Errorf("get record: %w", err)
+	}
+	lim, err := l.limit(name)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	iv := lim.interval().Microseconds()
+	tol := int64(lim.Burst-1) * iv
+	keys := []string{l.keys.Record(id), l.keys.Limit(name), l.keys.Held(name, id)}
+	reply, err := loadReserveScript.Run(ctx, l.rdb, keys, gen, string(jobs.StatePending),
+		iv, tol, lim.late().Microseconds(), holdExtra.Milliseconds()).Slice()
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("get record %s and take its %q call: %w", id, name, err)
+	}
+	head, _ := reply[0].(string)
+	if head == "missing" {
+		return nil, 0, false, noRecord(id)
+	}
+	us, err := strconv.ParseInt(head, 10, 64)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("get record %s: unexpected script reply %q", id, head)
+	}
+	if rec, err = decodeRecordPairs(id, reply[1:]); err != nil {
+		return nil, 0, false, err
+	}
+	if us < 0 {
+		return rec, 0, false, nil
+	}
+	return rec, time.Duration(us) * time.Microsecond, true, nil
+}
