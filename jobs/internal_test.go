@@ -4,6 +4,7 @@ package jobs
 // jobs_test package (store imports jobs).
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -145,6 +146,41 @@ func TestCheckRedirect(t *testing.T) {
 		err := checkRedirect(req(raw), via(1))
 		if _, ok := err.(*permanentError); !ok {
 			t.Errorf("redirect to %s: %v, want a permanent error", raw, err)
+		}
+	}
+}
+
+// quickPayload reads what newTask writes, and whatever it accepts the JSON decoder reads
+// the same way.
+func FuzzQuickPayload(f *testing.F) {
+	for _, p := range []payload{{ID: "mp4_a"}, {ID: "mp4_b", Gen: 7}, {ID: "x", Gen: 1 << 40}} {
+		b, _ := json.Marshal(p)
+		f.Add(b)
+	}
+	for _, s := range []string{`{"id":"a\u0062"}`, `{"id":"a","gen":+5}`, `{"id":"a","gen":05}`, `{"id":"a","gen":-1}`,
+		`{"id":"a","gen":1.5}`, `{"id":"a"} `, `{"id":"a","gen":}`, `{"id":"a","gen":99999999999999999999}`, `{"gen":2,"id":"a"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, ok := quickPayload(b)
+		if !ok {
+			return
+		}
+		var want payload
+		if err := json.Unmarshal(b, &want); err != nil || want != p {
+			t.Fatalf("quickPayload(%q) = %+v; encoding/json says %+v, %v", b, p, want, err)
+		}
+	})
+}
+
+func TestQuickPayloadReadsWhatNewTaskWrites(t *testing.T) {
+	for _, gen := range []int64{1, 2, 1234567} {
+		task := NewPollTask("mp4_q", gen, QueuesFor("t"), 0)
+		if _, ok := quickPayload(task.Payload()); !ok {
+			t.Errorf("payload %s took the slow path", task.Payload())
+		}
+		if id, g, err := taskRef(task); err != nil || id != "mp4_q" || g != gen {
+			t.Errorf("taskRef(%s) = %s, %d, %v", task.Payload(), id, g, err)
 		}
 	}
 }

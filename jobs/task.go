@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -89,9 +90,11 @@ func newTask(typ string, p payload, opts ...asynq.Option) *asynq.Task {
 
 // taskRef decodes and validates the MP4 task id and generation carried by t.
 func taskRef(t *asynq.Task) (id string, gen int64, err error) {
-	var p payload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return "", 0, fmt.Errorf("%s task payload %q is not valid JSON: %v: %w", t.Type(), t.Payload(), err, asynq.SkipRetry)
+	p, ok := quickPayload(t.Payload())
+	if !ok {
+		if err := json.Unmarshal(t.Payload(), &p); err != nil {
+			return "", 0, fmt.Errorf("%s task payload %q is not valid JSON: %v: %w", t.Type(), t.Payload(), err, asynq.SkipRetry)
+		}
 	}
 	if err := ValidateID("task id", p.ID); err != nil {
 		return "", 0, fmt.Errorf("%s task payload: %v: %w", t.Type(), err, asynq.SkipRetry)
@@ -100,4 +103,42 @@ func taskRef(t *asynq.Task) (id string, gen int64, err error) {
 		return "", 0, fmt.Errorf("%s task payload of %s: generation %d is negative: %w", t.Type(), p.ID, p.Gen, asynq.SkipRetry)
 	}
 	return p.ID, max(p.Gen, 1), nil
+}
+
+// quickPayload reads the payloads newTask writes, {"id":"…"} and {"id":"…","gen":N}, without
+// encoding/json (every poll reads one); ok is false for anything else, which the JSON
+// decoder then reads.
+func quickPayload(b []byte) (p payload, ok bool) {
+	const idKey, genKey = `{"id":"`, `,"gen":`
+	rest, found := bytes.CutPrefix(b, []byte(idKey))
+	if !found {
+		return p, false
+	}
+	i := bytes.IndexByte(rest, '"')
+	if i < 0 || bytes.ContainsFunc(rest[:i], func(r rune) bool { return !idRune(r) }) {
+		return p, false // not an id (an escape, other bytes): the JSON decoder reads it
+	}
+	p.ID, rest = string(rest[:i]), rest[i+1:]
+	if len(rest) == 1 && rest[0] == '}' {
+		return p, true
+	}
+	num, found := bytes.CutPrefix(rest, []byte(genKey))
+	if !found || len(num) < 2 || num[len(num)-1] != '}' {
+		return payload{}, false
+	}
+	digits := num[:len(num)-1]
+	if digits[0] == '0' || bytes.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
+		return payload{}, false // not how newTask writes it (a sign, a leading zero, a fraction…)
+	}
+	n, err := strconv.ParseInt(string(digits), 10, 64)
+	if err != nil {
+		return payload{}, false
+	}
+	p.Gen = n
+	return p, true
+}
+
+// idRune reports whether r may appear in a task id (see ValidateID).
+func idRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-'
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/kiemv/kiemv/store/storetest"
 )
 
-// The store calls of one poll that finds the video pending: Get, Reserve, Update. Run them on
-// a real Redis (KIEMV_TEST_REDIS_URL) for figures that mean something.
+// The store calls of one poll that finds the video pending: LoadReserve and a brief Update
+// (the lean path), or Get, Reserve and Update (a limiter without LoadReserve). Run them on a
+// real Redis (KIEMV_TEST_REDIS_URL) for figures that mean something.
 func benchRecords(b *testing.B) (*store.Records, *store.Limiter, string) {
 	rdb, _ := storetest.Redis(b)
 	ns := storetest.Namespace(b)
@@ -54,6 +55,28 @@ func BenchmarkPollReserve(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := lim.Reserve(ctx, jobs.LimitRecordInfo, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPollUpdatePendingBrief(b *testing.B) {
+	recs, _, id := benchRecords(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := recs.Update(ctx, id, jobs.Change{AddPolls: 1, KIEStatus: "PENDING", IfGen: 1, IfState: jobs.StatePending, Brief: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPollLoadReserve(b *testing.B) {
+	_, lim, id := benchRecords(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := lim.LoadReserve(ctx, jobs.LimitRecordInfo, id, 1); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,28 +11,32 @@ import (
 	"github.com/kiemv/kiemv/jobs"
 )
 
-// loadReserveScript is the first half of a poll's two round trips: it reads the record and,
-// when the record is pending and of the poll's generation, books the poll's record-info call
-// as bookScript does.
+// loadReserveScript is the first half of a poll's two round trips: it reads the fields of the
+// record a poll needs and, when the record is pending and of the poll's generation, books the
+// poll's record-info call as bookScript does.
 // KEYS: record, limit key, holder key. ARGV: generation, the state that books (pending),
 // then bookScript's ARGV.
-// Reply: {"missing"} or {wait µs ("-1": no call taken), field, value, …}.
+// Reply: {"missing"} or {wait µs ("-1": no call taken), state, gen, created_at, retried_at}.
 var loadReserveScript = redis.NewScript(replicateLua + bookLua + `
-local sg = redis.call('HMGET', KEYS[1], 'state', 'gen')
-if not sg[1] then return {'missing'} end
+local f = redis.call('HMGET', KEYS[1], '` + fState + `', '` + fGeneration + `', '` + fCreatedAt + `', '` + fRetriedAt + `')
+if not f[1] then return {'missing'} end
 local wait = -1
-if sg[1] == ARGV[2] and (tonumber(sg[2]) or 1) == tonumber(ARGV[1]) then
+if f[1] == ARGV[2] and (tonumber(f[2]) or 1) == tonumber(ARGV[1]) then
   wait = book(KEYS[2], KEYS[3], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 end
-return {string.format('%d', wait), unpack(redis.call('HGETALL', KEYS[1]))}
+return {string.format('%d', wait), f[1], f[2], f[3], f[4]}
 `)
+
+// pollFields are the record fields loadReserveScript returns, in its order.
+var pollFields = [...]string{fState, fGeneration, fCreatedAt, fRetriedAt}
 
 var _ jobs.LoadReserver = (*Limiter)(nil)
 
 // LoadReserve implements jobs.LoadReserver in one round trip: it reads the record id (in the
 // Records of the same namespace) and, when it is pending and at generation gen, takes a call
 // of the named limit for it as Reserve(name, id) does. booked is false when no call was
-// taken (the record is in another state or generation); wait is then 0.
+// taken (the record is in another state or generation); wait is then 0. The record holds
+// what a poll needs, no more: TaskID, State, Generation, CreatedAt and RetriedAt.
 func (l *Limiter) LoadReserve(ctx context.Context, name, id string, gen int64) (rec *jobs.Record, wait time.Duration, booked bool, err error) {
 	if err := jobs.ValidateID("task id", id); err != nil {
 		return nil, 0, false, fmt.Errorf("get record: %w", err)
@@ -57,7 +61,16 @@ func (l *Limiter) LoadReserve(ctx context.Context, name, id string, gen int64) (
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("get record %s: unexpected script reply %q", id, head)
 	}
-	if rec, err = decodeRecordPairs(id, reply[1:]); err != nil {
+	if len(reply) != 1+len(pollFields) {
+		return nil, 0, false, fmt.Errorf("get record %s: script reply of %d elements, want %d", id, len(reply), 1+len(pollFields))
+	}
+	d := recordDecoder{id: id, rec: &jobs.Record{}}
+	for i, name := range pollFields {
+		if v, ok := reply[1+i].(string); ok {
+			d.set(name, v)
+		}
+	}
+	if rec, err = d.done(); err != nil {
 		return nil, 0, false, err
 	}
 	if us < 0 {

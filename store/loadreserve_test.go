@@ -53,12 +53,17 @@ func TestLoadReserve(t *testing.T) {
 			t.Errorf("%s gen %d: %+v, %v, %v, %v; want the record and no call", c.id, c.gen, rec, wait, booked, err)
 		}
 	}
+	retried := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	if _, err := recs.Update(ctx, "mp4_a", jobs.Change{RetriedAt: retried}); err != nil {
+		t.Fatal(err)
+	}
 	// The first pending record goes ahead: the limit was untouched by the calls above.
 	rec, wait, booked, err := lim.LoadReserve(ctx, "x", "mp4_a", 1)
 	if err != nil || !booked || wait != 0 {
 		t.Fatalf("mp4_a: %v, %v, %v; want a call now", wait, booked, err)
 	}
-	if rec.State != jobs.StatePending || rec.MusicTaskID != "m1" || rec.AudioID != "a1" || rec.Generation != 1 || rec.CreatedAt.IsZero() {
+	// What a poll needs: state, generation, and the times its budget counts from.
+	if rec.TaskID != "mp4_a" || rec.State != jobs.StatePending || rec.Generation != 1 || rec.CreatedAt.IsZero() || !rec.RetriedAt.Equal(retried) {
 		t.Errorf("mp4_a read back as %+v", rec)
 	}
 	// The next books its turn in line, ~250ms away, as Reserve would …
