@@ -30,7 +30,7 @@ const testFileSize = 100_003
 // env is one isolated installation for a test: its own Redis namespace and Asynq queues,
 // simulator, KIE client and download directory. Everything is real; nothing is mocked.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	rdb    *redis.Client
 	url    string // Redis URL
@@ -48,7 +48,7 @@ type env struct {
 
 // newEnv builds an env. A zero cfg.ReadyAfter means "ready at once" and a zero FileSize
 // means testFileSize, so that tests are fast unless they ask otherwise.
-func newEnv(t *testing.T, cfg kiesim.Config) *env {
+func newEnv(t testing.TB, cfg kiesim.Config) *env {
 	t.Helper()
 	if cfg.ReadyAfter == 0 {
 		cfg.ReadyAfter = -1
@@ -177,7 +177,7 @@ func exists(path string) bool {
 	return err == nil
 }
 
-func fileSHA(t *testing.T, path string) string {
+func fileSHA(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

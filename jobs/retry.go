@@ -104,6 +104,10 @@ func DueIn(d time.Duration) time.Duration {
 // by a rate limit, a wait for a dependency to come back (IsOutage), and a lease lost to a
 // crashed worker are not failures and use up no retry.
 func IsFailure(err error) bool {
+	switch err.(type) {
+	case nil, *notReadyError, *rateLimitedError, *outageError: // every poll: no errors.As needed
+		return false
+	}
 	var nr *notReadyError
 	var rl *rateLimitedError
 	return err != nil && !errors.As(err, &nr) && !errors.As(err, &rl) && !IsOutage(err) && !errors.Is(err, asynq.ErrLeaseExpired)

@@ -64,3 +64,30 @@ func TestFlexStringFastPath(t *testing.T) {
 		}
 	}
 }
+
+// foldObject must give exactly what normalize(json.Unmarshal) gives whenever it answers.
+func FuzzFoldObject(f *testing.F) {
+	for _, s := range []string{benchPendingReply, benchReadyReply, docRecord, `{}`, `{"taskId":"a","task_id":"b"}`,
+		`{"TaskID":1,"x_y":2,"xY":3}`, `{"a":1,"a":2}`, `{"Zeta":null,"zeta":"v"}`, `{"é":1}`, `{"a\u0062":2}`, `[1]`, `null`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := foldObject(b)
+		if !ok {
+			return
+		}
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(b, &raw); err != nil || raw == nil {
+			t.Fatalf("foldObject accepted %q, json.Unmarshal: %v", b, err)
+		}
+		want := normalize(raw)
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d keys, want %d", b, len(got), len(want))
+		}
+		for k, v := range want {
+			if string(got[k]) != string(v) {
+				t.Fatalf("%q: key %q = %q, want %q", b, k, got[k], v)
+			}
+		}
+	})
+}

@@ -33,6 +33,9 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	switch c := b[0]; {
+	case c == '"' && plainString(b): // the usual "YYYY-MM-DD HH:MM:SS", without a decoder
+		t.Raw = strings.TrimSpace(string(b[1 : len(b)-1]))
+		t.Time, t.Valid = parseTime(t.Raw)
 	case c == '"':
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {

@@ -48,6 +48,9 @@ func normKey(k string) string { return strings.ToLower(strings.ReplaceAll(k, "_"
 // are both present, the first non-null one in sorted key order wins, so the result does not
 // depend on map iteration order.
 func decodeObject(b []byte) (object, error) {
+	if obj, ok := foldObject(b); ok {
+		return obj, nil
+	}
 	raw, ok := splitObject(b)
 	if ok {
 		return normalize(raw), nil
@@ -83,17 +86,58 @@ func normalize(raw map[string]json.RawMessage) object {
 	return obj
 }
 
-// splitObject is the fast path of decodeObject for the replies KIE sends on every poll: it
-// splits a valid JSON object whose keys are plain ASCII into key → value sub-slices of b
-// (the values as json.Unmarshal would give them as RawMessage, without copying them). For
-// anything else (invalid JSON, not an object, escaped or non-ASCII keys) it reports false
-// and json.Unmarshal decides, so both paths give the same result.
+// splitObject is the fast path of decodeObject for valid JSON objects whose keys are plain
+// ASCII: it splits b into key → value sub-slices of b (the values as json.Unmarshal would give
+// them as RawMessage, without copying them). For anything else (invalid JSON, not an object,
+// escaped or non-ASCII keys) it reports false and json.Unmarshal decides, so both paths give
+// the same result.
 func splitObject(b []byte) (map[string]json.RawMessage, bool) {
+	raw := make(map[string]json.RawMessage, 12)
+	ok := eachMember(b, func(key []byte, v json.RawMessage) bool {
+		raw[string(key)] = v
+		return true
+	})
+	return raw, ok
+}
+
+// foldObject is the fastest path of decodeObject, for the replies KIE sends on every poll:
+// splitObject with the keys folded by normKey as it goes (without allocating for the keys
+// KIE sends), for objects where no two keys fold into one (then normalize orders them).
+func foldObject(b []byte) (object, bool) {
+	obj := make(object, 12)
+	ok := eachMember(b, func(key []byte, v json.RawMessage) bool {
+		k, known := foldedKeys[string(key)]
+		if !known {
+			k = normKey(string(key))
+		}
+		if _, dup := obj[k]; dup {
+			return false
+		}
+		obj[k] = v
+		return true
+	})
+	return obj, ok
+}
+
+// foldedKeys maps the keys of KIE's replies to their normKey, computed once.
+var foldedKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"code", "msg", "message", "data", "taskId", "task_id", "musicId", "audioId",
+		"callbackUrl", "musicIndex", "completeTime", "response", "videoUrl", "video_url", "successFlag",
+		"status", "createTime", "errorCode", "errorMessage", "errorMsg", "url", "downloadUrl"} {
+		m[k] = normKey(k)
+	}
+	return m
+}()
+
+// eachMember calls fn with each member of the JSON object b, in order, while fn returns
+// true; it reports false when fn did, or when b is not a valid JSON object whose keys are
+// plain ASCII (no escapes).
+func eachMember(b []byte, fn func(key []byte, v json.RawMessage) bool) bool {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' || !json.Valid(b) {
-		return nil, false
+		return false
 	}
-	raw := make(map[string]json.RawMessage, 12)
 	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
 		if b[i] == ',' {
 			i = skipSpace(b, i+1)
@@ -101,17 +145,19 @@ func splitObject(b []byte) (map[string]json.RawMessage, bool) {
 		end := i + 1 // the key: b[i] is its opening quote (the JSON is valid)
 		for end < len(b) && b[end] != '"' {
 			if c := b[end]; c == '\\' || c >= 0x80 {
-				return nil, false
+				return false
 			}
 			end++
 		}
-		key := string(b[i+1 : end])
+		key := b[i+1 : end]
 		i = skipSpace(b, skipSpace(b, end+1)+1) // past the colon
 		end = valueEnd(b, i)
-		raw[key] = json.RawMessage(b[i:end:end])
+		if !fn(key, json.RawMessage(b[i:end:end])) {
+			return false
+		}
 		i = skipSpace(b, end)
 	}
-	return raw, true
+	return true
 }
 
 // valueEnd returns the index just past the JSON value that starts at b[i] (b is valid JSON).
@@ -248,15 +294,19 @@ var intStatus = map[int]Status{
 // names are matched without regard to case; unknown strings are kept as sent and unknown
 // ints become their decimal text. null, "" and a missing flag mean PENDING.
 func decodeStatus(raw json.RawMessage) Status {
-	if n, ok := flexInt(raw); ok {
-		if s, known := intStatus[n]; known {
-			return s
-		}
-		return Status(strconv.Itoa(n))
-	}
 	s := flexString(raw)
 	if s == "" {
 		return StatusPending
+	}
+	// Only text that starts like a number can be one (ParseFloat's words inf and nan are
+	// refused by flexInt): names skip the parse, and the error it would allocate.
+	if c := s[0]; c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9') {
+		if n, ok := flexInt(raw); ok {
+			if s, known := intStatus[n]; known {
+				return s
+			}
+			return Status(strconv.Itoa(n))
+		}
 	}
 	for _, k := range intStatus {
 		if strings.EqualFold(s, string(k)) {
