@@ -81,7 +81,7 @@ func num(t *testing.T, s map[string]any, name string, lo, hi float64, nullable b
 func TestBenchCapacityAndDownloads(t *testing.T) {
 	t.Parallel()
 	r := benchJSON(t, "--skip", "efficiency,quota,creates,baseline", "--tasks", "200", "--duration", "2s",
-		"--download-size", "8388608")
+		"--download-size", "8388608", "--pairs", "2", "--pair-window", "1s")
 	c := figures(t, r, "capacity")
 	num(t, c, "tasks", 200, 200, false)
 	num(t, c, "polls_per_s", 20, 1e6, false)
@@ -105,6 +105,10 @@ func TestBenchCapacityAndDownloads(t *testing.T) {
 	num(t, rw, "kiemv_vs_raw_polls_per_s", 0.05, 20, false)
 	num(t, rw, "kiemv_vs_raw_cpu_per_1000_polls", 0.01, 100, false)
 	num(t, rw, "kiemv_vs_raw_worker_cpu_per_1000_polls", 0.01, 100, false)
+	num(t, rw, "paired_kiemv_polls_per_s", 20, 1e6, false) // 200 tasks due every ~2 s: ~100/s each side
+	num(t, rw, "paired_raw_polls_per_s", 20, 1e6, false)
+	num(t, rw, "seq_kiemv_vs_raw_polls_per_s", 0.05, 20, false)
+	num(t, rw, "seq_kiemv_vs_raw_worker_cpu_per_1000_polls", 0.01, 100, false)
 
 	d := figures(t, r, "downloads")
 	num(t, d, "size_mb", 8, 8, false)
@@ -175,7 +179,8 @@ func TestBenchEfficiencyQuotaBaseline(t *testing.T) {
 
 func TestBenchUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"--skip", "nope"}, {"--interval", "200ms"}, {"--tasks", "0"}, {"extra"}} {
+	for _, args := range [][]string{{"--skip", "nope"}, {"--interval", "200ms"}, {"--tasks", "0"}, {"extra"},
+		{"--pairs", "-1"}, {"--pair-window", "100ms"}} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), append([]string{"kiemv", "bench"}, args...), &out, &errb); code != exitUsage {
 			t.Errorf("bench %v: exit %d, want %d (%s)", args, code, exitUsage, errb.String())

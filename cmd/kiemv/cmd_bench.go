@@ -24,6 +24,8 @@ func benchFlags() []cli.Flag {
 		&cli.StringFlag{Name: "skip", Usage: "comma-separated scenarios to skip: " + strings.Join(bench.Scenarios, ",")},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object with every figure instead of the table"},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (use --skip to profile one scenario)"},
+		&cli.IntFlag{Name: "pairs", Value: 3, Usage: "raw: rounds of one kiemv and one raw window in turn, for kiemv/raw ratios that hold on a busy machine (0: compare capacity's window with raw's)"},
+		&cli.DurationFlag{Name: "pair-window", Value: 5 * time.Second, Usage: "raw: length of each paired window"},
 		&cli.BoolFlag{Name: "sim-process", Value: true, Usage: "capacity: run the simulator in a child process, so that worker CPU and RSS are its own"},
 	}
 }
@@ -32,7 +34,8 @@ func readBenchOptions(c *cli.Context) (bench.Options, error) {
 	o := bench.Options{Tasks: c.Int("tasks"), Interval: c.Duration("interval"), Duration: c.Duration("duration"),
 		Concurrency: c.Int("concurrency"), EfficiencyTasks: c.Int("efficiency-tasks"), TimeScale: c.Float64("time-scale"),
 		QuotaTasks: c.Int("quota-tasks"), QuotaLimit: c.Int("quota-limit"), CreateSubmits: c.Int("create-submits"), DownloadSize: c.Int64("download-size"),
-		Skip: map[string]bool{}, JSON: c.Bool("json"), CPUProfile: c.String("cpuprofile"), SimProcess: c.Bool("sim-process")}
+		Skip: map[string]bool{}, JSON: c.Bool("json"), CPUProfile: c.String("cpuprofile"), SimProcess: c.Bool("sim-process"),
+		Pairs: c.Int("pairs"), PairWindow: c.Duration("pair-window")}
 	for _, name := range strings.Split(c.String("skip"), ",") {
 		if name = strings.TrimSpace(name); name == "" {
 			continue
@@ -51,6 +54,8 @@ func readBenchOptions(c *cli.Context) (bench.Options, error) {
 		return o, usagef("--interval %v: the bench needs at least 1s (Asynq schedules in whole seconds)", o.Interval)
 	case o.Duration < time.Second:
 		return o, usagef("--duration %v: at least 1s", o.Duration)
+	case o.Pairs < 0 || o.PairWindow < time.Second:
+		return o, usagef("--pairs %d, --pair-window %v: --pairs at least 0, --pair-window at least 1s", o.Pairs, o.PairWindow)
 	case o.TimeScale <= 0 || o.TimeScale > 10:
 		return o, usagef("--time-scale %g: between 0 and 10", o.TimeScale)
 	case o.DownloadSize < 1<<20:

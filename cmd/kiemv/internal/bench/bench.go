@@ -38,6 +38,8 @@ type Options struct {
 	JSON            bool
 	CPUProfile      string
 	SimProcess      bool
+	Pairs           int           // raw: rounds of paired kiemv and raw windows (0: none)
+	PairWindow      time.Duration // raw: length of each paired window
 }
 
 // Run runs every scenario not skipped on the Redis at redisURL ("": a throwaway one it

@@ -68,41 +68,50 @@ func (e *benchEnv) raw(ctx context.Context, cap *capResult) (*scenario, error) {
 	s.add("tasks", float64(o.Tasks), "")
 	s.add("setup_s", time.Since(setup).Seconds(), "s")
 
-	srv := asynq.NewServer(ropt, rawServerConfig(o.Concurrency, o.Interval, queue))
 	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConns: 100, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
 	defer hc.CloseIdleConnections()
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(rawTaskType, func(ctx context.Context, t *asynq.Task) error {
-		return rawPoll(ctx, hc, sim.URL, string(t.Payload()))
-	})
-	if err := srv.Start(mux); err != nil {
-		return nil, fmt.Errorf("raw: start asynq server: %w", err)
+	startRaw := func() (stop func(), err error) {
+		srv := asynq.NewServer(ropt, rawServerConfig(o.Concurrency, o.Interval, queue))
+		mux := asynq.NewServeMux()
+		mux.HandleFunc(rawTaskType, func(ctx context.Context, t *asynq.Task) error {
+			return rawPoll(ctx, hc, sim.URL, string(t.Payload()))
+		})
+		if err := srv.Start(mux); err != nil {
+			return nil, fmt.Errorf("raw: start asynq server: %w", err)
+		}
+		return srv.Shutdown, nil
 	}
-	defer srv.Shutdown()
+	stop, err := startRaw()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
 	if err := jobs.Sleep(ctx, o.Interval+2*time.Second); err != nil { // warm-up, as capacity
 		return nil, err
 	}
-	cpu0, rcpu0 := cpuTime(), e.redis.cpu(ctx)
 	st0, err := sim.stats(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := jobs.Sleep(ctx, o.Duration); err != nil {
+	win, err := e.measure(ctx, sim, o.Duration)
+	if err != nil {
 		return nil, err
 	}
-	cpu1, rcpu1 := cpuTime(), e.redis.cpu(ctx)
 	st1, err := sim.stats(ctx)
 	if err != nil {
 		return nil, err
 	}
-	secs := o.Duration.Seconds()
-	calls := st1.Polls - st0.Polls
-	rate := float64(calls) / secs
-	m := cpuPer1000(calls, cpu1-cpu0, rcpu0, rcpu1, st0, st1, sim.Child)
+	stop()
+	stop = nil
+	rate, m := win.pollsPerS(), win.figures()
 	s.add("polls_per_s", rate, "/s")
 	s.add("demand_per_s", demandPerS(o), "/s")
 	s.add("saturated", b2f(rate < 0.85*demandPerS(o)), "")
-	s.add("worker_cpu_cores", (cpu1-cpu0).Seconds()/secs, "")
+	s.add("worker_cpu_cores", win.worker.Seconds()/win.secs, "")
 	s.add("worker_cpu_s_per_1000_polls", m.worker, "s")
 	s.add("sim_cpu_s_per_1000_polls", m.sim, "s")
 	s.add("redis_cpu_s_per_1000_polls", m.redis, "s")
@@ -113,19 +122,48 @@ func (e *benchEnv) raw(ctx context.Context, cap *capResult) (*scenario, error) {
 		s.note("capacity was skipped: no kiemv/raw ratios")
 		return s, nil
 	}
-	pr := ratio(cap.PollsPerS, rate)
-	s.check("kiemv_vs_raw_polls_per_s", pr, "x", "≥ 0.6", okIf(pr, 0.6, true))
-	cr, what := ratio(cap.TotalCPU, m.total()), "worker + Redis + simulator"
-	if math.IsNaN(cr) {
-		cr, what = ratio(cap.WorkerCPU, m.worker), "the bench process only (Redis or simulator CPU unknown)"
-	}
-	s.check("kiemv_vs_raw_cpu_per_1000_polls", cr, "x", "≤ 1.5", okIf(cr, 1.5, false))
-	s.add("kiemv_vs_raw_worker_cpu_per_1000_polls", ratio(cap.WorkerCPU, m.worker), "x")
-	s.note("polls/s on both sides = record-info calls counted by the simulator over the window; the CPU ratio is over %s", what)
 	if !cap.Saturated {
 		s.note("capacity was not saturated (demand %.0f/s, served %.0f/s): its polls/s measures the task count, not the worker — raise --tasks", cap.DemandPerS, cap.PollsPerS)
 	}
+	capCPU := cpuFigures{worker: cap.WorkerCPU, redis: math.NaN(), sim: math.NaN()}
+	if o.Pairs <= 0 {
+		compare(s, "", cap.PollsPerS, rate, capCPU, m, cap.TotalCPU)
+		s.note("polls/s on both sides = record-info calls counted by the simulator over its window; capacity's window and raw's are minutes apart (--pairs 0)")
+		return s, nil
+	}
+	compare(s, "seq_", cap.PollsPerS, rate, capCPU, m, cap.TotalCPU)
+	if !o.JSON {
+		fmt.Fprintf(e.stderr, "bench: raw: %d pairs of %v windows, kiemv and raw in turn…\n", o.Pairs, o.PairWindow)
+	}
+	kw, rw, err := e.pairs(ctx, sim, startRaw)
+	if err != nil {
+		return nil, err
+	}
+	s.add("paired_kiemv_polls_per_s", kw.pollsPerS(), "/s")
+	s.add("paired_raw_polls_per_s", rw.pollsPerS(), "/s")
+	compare(s, "", kw.pollsPerS(), rw.pollsPerS(), kw.figures(), rw.figures(), kw.figures().total())
+	s.note("kiemv_vs_raw_*: %d pairs of %v windows, kiemv and raw in turn (each after %v of warm-up, on its own simulator child with --tasks tasks), summed per side, so that a change of load on a shared machine weighs on both alike; seq_*: capacity's window against raw's, measured one after the other", o.Pairs, o.PairWindow, pairWarmUp)
+	s.note("polls/s on both sides = record-info calls counted by the simulator; CPU per 1,000 polls = worker (this process) + Redis + simulator child")
 	return s, nil
+}
+
+// compare adds the kiemv/raw ratios of polls/s and CPU per 1,000 polls (the total of worker,
+// Redis and simulator when all are known, kTotal for kiemv's, else the worker's alone), with
+// their targets, under prefix.
+func compare(s *scenario, prefix string, kRate, rRate float64, k, r cpuFigures, kTotal float64) {
+	pr := ratio(kRate, rRate)
+	cr := ratio(kTotal, r.total())
+	if math.IsNaN(cr) {
+		cr = ratio(k.worker, r.worker)
+	}
+	if prefix == "" {
+		s.check("kiemv_vs_raw_polls_per_s", pr, "x", "≥ 0.6", okIf(pr, 0.6, true))
+		s.check("kiemv_vs_raw_cpu_per_1000_polls", cr, "x", "≤ 1.5", okIf(cr, 1.5, false))
+	} else {
+		s.add(prefix+"kiemv_vs_raw_polls_per_s", pr, "x")
+		s.add(prefix+"kiemv_vs_raw_cpu_per_1000_polls", cr, "x")
+	}
+	s.add(prefix+"kiemv_vs_raw_worker_cpu_per_1000_polls", ratio(k.worker, r.worker), "x")
 }
 
 // cpuFigures are CPU-seconds per 1,000 polls: the bench process's, the simulator child's

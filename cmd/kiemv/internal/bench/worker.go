@@ -120,6 +120,20 @@ func (w *benchWorker) Close(e *benchEnv) {
 	w.w.Conn.Close()
 }
 
+// halt stops the worker (if started) and disconnects, leaving its namespace's keys for the
+// next worker on them (the paired windows start a fresh one each time).
+func (w *benchWorker) halt() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	if w.stop != nil {
+		w.stop()
+		<-w.done
+	}
+	w.w.Conn.Close()
+}
+
 // trackAll follows every id (as `kiemv track` does) from 16 goroutines, the first poll of
 // the i-th id due after delay(i), and tells the probe when each was followed.
 func (w *benchWorker) trackAll(ctx context.Context, ids []string, delay func(i int) time.Duration) error {
