@@ -55,6 +55,14 @@ func (b Backoff) withDefaults() Backoff {
 // capped at Max) with ±25 % jitter, and never sooner than KIE's Retry-After.
 func (b Backoff) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	b = b.withDefaults()
+	switch e := err.(type) { // the errors of every poll, without errors.As
+	case *notReadyError:
+		return DueIn(e.delay)
+	case *rateLimitedError:
+		return DueIn(min(e.delay, b.Max))
+	case *outageError:
+		return DueIn(e.delay)
+	}
 	var nr *notReadyError
 	var rl *rateLimitedError
 	var oe *outageError

@@ -9,10 +9,11 @@ import (
 	"github.com/kiemv/kiemv/jobs"
 )
 
-// pairWarmUp is how long each side of a pair runs before its window is measured: both sides
-// start with a backlog of due polls (demand is above what either serves), so they are in
-// their steady state within a second or two.
-const pairWarmUp = 2 * time.Second
+// pairWarmUp is how long each side of a pair runs before its window is measured: as long as
+// capacity's and raw's warm-up (--interval + 2 s), which covers a fresh kiemv worker's
+// start-up work (its reconciler's first sweep of the records) and lets both sides, which start
+// with a backlog of due polls, settle into their steady state.
+func pairWarmUp(o Options) time.Duration { return o.Interval + 2*time.Second }
 
 // window is what one side used over one measured window.
 type window struct {
@@ -122,7 +123,7 @@ func (e *benchEnv) pairs(ctx context.Context, rawSim *simServer, startRaw func()
 		}
 		defer func() { w.halt(); w = nil }()
 		w.start()
-		if err := jobs.Sleep(ctx, pairWarmUp); err != nil {
+		if err := jobs.Sleep(ctx, pairWarmUp(o)); err != nil {
 			return window{}, err
 		}
 		return e.measure(ctx, ksim, o.PairWindow)
@@ -133,7 +134,7 @@ func (e *benchEnv) pairs(ctx context.Context, rawSim *simServer, startRaw func()
 			return window{}, err
 		}
 		defer stop()
-		if err := jobs.Sleep(ctx, pairWarmUp); err != nil {
+		if err := jobs.Sleep(ctx, pairWarmUp(o)); err != nil {
 			return window{}, err
 		}
 		return e.measure(ctx, rawSim, o.PairWindow)

@@ -142,7 +142,7 @@ func (e *benchEnv) raw(ctx context.Context, cap *capResult) (*scenario, error) {
 	s.add("paired_kiemv_polls_per_s", kw.pollsPerS(), "/s")
 	s.add("paired_raw_polls_per_s", rw.pollsPerS(), "/s")
 	compare(s, "", kw.pollsPerS(), rw.pollsPerS(), kw.figures(), rw.figures(), kw.figures().total())
-	s.note("kiemv_vs_raw_*: %d pairs of %v windows, kiemv and raw in turn (each after %v of warm-up, on its own simulator child with --tasks tasks), summed per side, so that a change of load on a shared machine weighs on both alike; seq_*: capacity's window against raw's, measured one after the other", o.Pairs, o.PairWindow, pairWarmUp)
+	s.note("kiemv_vs_raw_*: %d pairs of %v windows, kiemv and raw in turn (each after %v of warm-up, on its own simulator child with --tasks tasks), summed per side, so that a change of load on a shared machine weighs on both alike; seq_*: capacity's window against raw's, measured one after the other", o.Pairs, o.PairWindow, pairWarmUp(o))
 	s.note("polls/s on both sides = record-info calls counted by the simulator; CPU per 1,000 polls = worker (this process) + Redis + simulator child")
 	return s, nil
 }
