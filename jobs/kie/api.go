@@ -21,8 +21,9 @@ const (
 	StatusCallbackException Status = "CALLBACK_EXCEPTION"
 )
 
-// Failed reports whether KIE gave up on the task (any status ending in _FAILED).
-func (s Status) Failed() bool { return strings.HasSuffix(string(s), "_FAILED") }
+// Failed reports whether KIE gave up on the task: any status ending in _FAILED, or the jobs
+// API's StatusFail.
+func (s Status) Failed() bool { return strings.HasSuffix(string(s), "_FAILED") || s == StatusFail }
 
 // VideoRecord is the decoded data of GET /api/v1/mp4/record-info.
 type VideoRecord struct {
