@@ -90,7 +90,8 @@ const (
 	DefaultCreateLimit  = 20
 	DefaultCreateWindow = 10 * time.Second
 	DefaultSlowDelay    = 30 * time.Second
-	// Credit is the balance GET /api/v1/chat/credit reports (a float, as seen live).
+	// Credit is the balance GET /api/v1/chat/credit reports (a float, as seen live) until
+	// SetCredits meters the account.
 	Credit = 35.95
 )
 
@@ -122,6 +123,7 @@ type Sim struct {
 	inFlight     map[string]int     // record-info calls in flight per task, for MaxConcurrentPolls
 	stats        Stats
 	cb           *callbacks // callback deliveries (callback.go), made on first use
+	credit       credit     // SetCredits: the metered balance (credit.go)
 }
 
 // New returns a simulator configured by cfg, with defaults filled in.
@@ -182,6 +184,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method, h = http.MethodPost, s.handleDownloadURL
 	case PathCredit:
 		method, h = http.MethodGet, s.handleCredit
+	case PathJobsCreate:
+		method, h = http.MethodPost, s.handleJobsCreate
+	case PathJobsRecordInfo:
+		method, h = http.MethodGet, s.handleJobsRecordInfo
 	default:
 		writeJSON(w, http.StatusNotFound, 404, "not found", nil)
 		return
@@ -189,7 +195,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !allowMethod(w, r, method) {
 		return
 	}
-	if r.URL.Path == PathGenerate {
+	if r.URL.Path == PathGenerate || r.URL.Path == PathJobsCreate {
 		s.mu.Lock()
 		s.stats.CreateCalls++
 		s.mu.Unlock()
