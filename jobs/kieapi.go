@@ -1,0 +1,84 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kiemv/kiemv/jobs/kie"
+)
+
+// The KIE APIs that can hold an MP4 task (kie-api.md §10). A Record names its API in
+// Record.API; "" means not known yet: a task created elsewhere (track) or a record older
+// than the jobs API, which the poll looks for on the legacy API and then on the jobs API.
+const (
+	APILegacy = "legacy" // POST /api/v1/mp4/generate, GET /api/v1/mp4/record-info
+	APIJobs   = "jobs"   // POST /api/v1/jobs/createTask, GET /api/v1/jobs/recordInfo
+)
+
+// ParseAPI returns the KIE API named by s ("" is APILegacy), or an error listing the names.
+func ParseAPI(s string) (string, error) {
+	switch s {
+	case "", APILegacy:
+		return APILegacy, nil
+	case APIJobs:
+		return APIJobs, nil
+	}
+	return "", fmt.Errorf("unknown KIE API %q: use %s or %s", s, APILegacy, APIJobs)
+}
+
+// errNoJobsClient is the error of a record on the jobs API met by a handler built without
+// a jobs API client.
+var errNoJobsClient = errors.New("this worker has no client for KIE's jobs API")
+
+// details asks the API holding rec's task for its record. A record whose API is not known
+// yet is asked of the legacy API first; a task the legacy API does not know (not-found) is
+// then looked for on the jobs API, and where it was found is saved on the record, so later
+// polls ask that API only. When neither knows it, the legacy API's not-found is returned.
+func (a *pollAttempt) details(ctx context.Context, rec *Record) (*kie.VideoRecord, error) {
+	id := rec.TaskID
+	switch rec.API {
+	case APIJobs:
+		if a.JobsKIE == nil {
+			return nil, fmt.Errorf("poll %s, a task of KIE's jobs API: %w", id, errNoJobsClient)
+		}
+		return a.JobsKIE.VideoDetails(ctx, id)
+	case APILegacy:
+		return a.KIE.VideoDetails(ctx, id)
+	}
+	vr, err := a.KIE.VideoDetails(ctx, id)
+	var apiErr *kie.APIError
+	if err != nil && (a.JobsKIE == nil || !errors.As(err, &apiErr) || !apiErr.NotFound()) {
+		return vr, err
+	}
+	where := APILegacy
+	if err != nil {
+		jvr, jerr := a.JobsKIE.VideoDetails(ctx, id)
+		if errors.As(jerr, &apiErr) && apiErr.NotFound() {
+			return nil, err // neither API knows it: the legacy answer decides, as before
+		} else if jerr != nil {
+			return nil, jerr
+		}
+		a.log.Info("the legacy API does not know this task; KIE's jobs API does: following it there", "task_id", id)
+		vr, where = jvr, APIJobs
+	}
+	a.note(ctx, id, Change{API: where})
+	return vr, nil
+}
+
+// urlSource is the client of the API holding a task of api for fresh URLs: the jobs API's
+// when api is APIJobs and the Downloader has one, else the legacy one.
+func (d *Downloader) urlSource(api string) URLSource {
+	if api == APIJobs && d.JobsKIE != nil {
+		return d.JobsKIE
+	}
+	return d.KIE
+}
+
+// creator is the client that creates new MP4 tasks: the jobs API's when s.API is APIJobs.
+func (s *Service) creator() (kie.API, string) {
+	if s.API == APIJobs && s.JobsKIE != nil {
+		return s.JobsKIE, APIJobs
+	}
+	return s.KIE, APILegacy
+}
