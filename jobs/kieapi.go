@@ -32,9 +32,10 @@ func ParseAPI(s string) (string, error) {
 var errNoJobsClient = errors.New("this worker has no client for KIE's jobs API")
 
 // details asks the API holding rec's task for its record. A record whose API is not known
-// yet is asked of the legacy API first; a task the legacy API does not know (not-found) is
-// then looked for on the jobs API, and where it was found is saved on the record, so later
-// polls ask that API only. When neither knows it, the legacy API's not-found is returned.
+// yet is asked of the legacy API (the implied one); a task the legacy API does not know
+// (not-found) is then looked for on the jobs API, and when found there APIJobs is saved on
+// the record, so later polls ask the jobs API only. When neither knows it, the legacy API's
+// not-found is returned.
 func (a *pollAttempt) details(ctx context.Context, rec *Record) (*kie.VideoRecord, error) {
 	id := rec.TaskID
 	switch rec.API {
@@ -48,22 +49,18 @@ func (a *pollAttempt) details(ctx context.Context, rec *Record) (*kie.VideoRecor
 	}
 	vr, err := a.KIE.VideoDetails(ctx, id)
 	var apiErr *kie.APIError
-	if err != nil && (a.JobsKIE == nil || !errors.As(err, &apiErr) || !apiErr.NotFound()) {
-		return vr, err
+	if err == nil || a.JobsKIE == nil || !errors.As(err, &apiErr) || !apiErr.NotFound() {
+		return vr, err // found on the legacy API (the implied one: nothing to save), or no answer
 	}
-	where := APILegacy
-	if err != nil {
-		jvr, jerr := a.JobsKIE.VideoDetails(ctx, id)
-		if errors.As(jerr, &apiErr) && apiErr.NotFound() {
-			return nil, err // neither API knows it: the legacy answer decides, as before
-		} else if jerr != nil {
-			return nil, jerr
-		}
-		a.log.Info("the legacy API does not know this task; KIE's jobs API does: following it there", "task_id", id)
-		vr, where = jvr, APIJobs
+	jvr, jerr := a.JobsKIE.VideoDetails(ctx, id)
+	if errors.As(jerr, &apiErr) && apiErr.NotFound() {
+		return nil, err // neither API knows it: the legacy answer decides, as before
+	} else if jerr != nil {
+		return nil, jerr
 	}
-	a.note(ctx, id, Change{API: where})
-	return vr, nil
+	a.log.Info("the legacy API does not know this task; KIE's jobs API does: following it there", "task_id", id)
+	a.note(ctx, id, Change{API: APIJobs})
+	return jvr, nil
 }
 
 // urlSource is the client of the API holding a task of api for fresh URLs: the jobs API's
