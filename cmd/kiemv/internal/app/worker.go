@@ -76,10 +76,10 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 	q := jobs.QueuesFor(c.Namespace)
 	recs := c.Records(conn)
 	m := metrics.New(recs, asynq.NewInspectorFromRedisClient(conn.Redis))
-	k := m.KIE(client)
-	var pollKIE jobs.Details = k
+	k, kj := m.KIE(client), m.KIE(client.Jobs())
+	var pollKIE, pollJobs jobs.Details = k, kj
 	if opt.WrapPollKIE != nil {
-		pollKIE = opt.WrapPollKIE(k)
+		pollKIE, pollJobs = opt.WrapPollKIE(k), opt.WrapPollKIE(kj)
 	}
 	hooks := joinHooks(joinHooks(m.Hooks(), hintHooks(c.Log, wc.MaxVideoBytes)), opt.Hooks)
 	breaker := &jobs.Breaker{State: store.NewOutages(conn.Redis, c.Namespace), Log: c.Log, Hooks: hooks,
@@ -89,9 +89,9 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 			}
 			return nil // any answer but a transient error: KIE is back
 		}}
-	poller := &jobs.Poller{Breaker: breaker, KIE: pollKIE, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
+	poller := &jobs.Poller{Breaker: breaker, KIE: pollKIE, JobsKIE: pollJobs, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
 		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}, Hooks: hooks}
-	dl := &jobs.Downloader{Breaker: breaker, KIE: k, Store: recs, Files: dir, Log: c.Log, HTTP: videoClient(c, wc),
+	dl := &jobs.Downloader{Breaker: breaker, KIE: k, JobsKIE: kj, Store: recs, Files: dir, Log: c.Log, HTTP: videoClient(c, wc),
 		Config: jobs.DownloadConfig{MaxBytes: wc.MaxVideoBytes}, Hooks: hooks}
 	svc, err := c.Service(conn, nil, ServiceOptions{})
 	if err != nil {
