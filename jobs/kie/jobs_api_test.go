@@ -195,3 +195,13 @@ func FuzzDecodeJobRecord(f *testing.F) {
 		_ = rec.Status.Terminal()
 	})
 }
+
+// A jobs API callback (its MP4 shape is undocumented, §10) is read like any other: its task id
+// wakes the poll, which asks recordInfo.
+func TestParseJobsCallback(t *testing.T) {
+	cb, err := ParseCallback([]byte(`{"code":200,"message":"success","data":{"taskId":"job_1","state":"success",` +
+		`"resultJson":"{\"resultUrls\":[\"https://files.example/x.mp4\"]}"}}`))
+	if err != nil || cb.TaskID != "job_1" || cb.Msg != "success" || cb.Code != 200 {
+		t.Errorf("callback %+v, %v", cb, err)
+	}
+}
