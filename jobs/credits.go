@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -109,6 +110,23 @@ func (b *Budget) Spent() float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.spent
+}
+
+// Affordable returns how many of n more creates the run may make: the fewest of n, what Max
+// leaves, and what balance (KIE's credits, from kie.API.Credits) pays for at Price each. A
+// bulk run asks it before it starts; a nil Budget has no Max and the default price.
+func (b *Budget) Affordable(balance float64, n int) int {
+	p, left := DefaultMP4Credits, math.Inf(1)
+	if b != nil {
+		b.mu.Lock()
+		p = b.price()
+		if b.Max > 0 {
+			left = b.Max - b.spent
+		}
+		b.mu.Unlock()
+	}
+	k := math.Floor((min(balance, left) + 1e-9) / p)
+	return int(max(0, min(float64(n), k)))
 }
 
 // CreateCounter counts the MP4 tasks kiemv created at KIE, per UTC day and in total, for

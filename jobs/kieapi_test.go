@@ -227,6 +227,27 @@ func TestBudget(t *testing.T) {
 	}
 }
 
+func TestBudgetAffordable(t *testing.T) {
+	var nilBudget *jobs.Budget
+	for _, tc := range []struct {
+		b       *jobs.Budget
+		balance float64
+		n, want int
+	}{
+		{nilBudget, 10, 50, 5}, {nilBudget, 9.99, 50, 4}, {nilBudget, 100, 3, 3}, {nilBudget, -4, 3, 0},
+		{jobs.NewBudget(7, 2), 100, 50, 3}, {jobs.NewBudget(7, 2), 4, 50, 2}, {jobs.NewBudget(0, 2.5), 10, 50, 4},
+	} {
+		if got := tc.b.Affordable(tc.balance, tc.n); got != tc.want {
+			t.Errorf("%+v.Affordable(%v, %d) = %d; want %d", tc.b, tc.balance, tc.n, got, tc.want)
+		}
+	}
+	b := jobs.NewBudget(6, 2)
+	_ = b.Reserve()
+	if got := b.Affordable(100, 50); got != 2 {
+		t.Errorf("after one reservation of 6: %d; want 2", got)
+	}
+}
+
 func TestCreditsReport(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, kiesim.Config{})
