@@ -38,7 +38,8 @@ type WorkerConfig struct {
 // WorkerOptions are what a caller adds to a production worker, passed in before it is built.
 // `kiemv bench` probes the handlers with them.
 type WorkerOptions struct {
-	// WrapPollKIE, when set, wraps the KIE client of the poll handler (around the metrics).
+	// WrapPollKIE, when set, wraps the legacy API client of the poll handler (around the
+	// metrics), once; the jobs API client is not wrapped.
 	WrapPollKIE func(jobs.Details) jobs.Details
 	// Hooks, when set, observe both handlers after the metrics do.
 	Hooks *jobs.Hooks
@@ -77,9 +78,9 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 	recs := c.Records(conn)
 	m := metrics.New(recs, asynq.NewInspectorFromRedisClient(conn.Redis))
 	k, kj := m.KIE(client), m.KIE(client.Jobs())
-	var pollKIE, pollJobs jobs.Details = k, kj
+	var pollKIE jobs.Details = k
 	if opt.WrapPollKIE != nil {
-		pollKIE, pollJobs = opt.WrapPollKIE(k), opt.WrapPollKIE(kj)
+		pollKIE = opt.WrapPollKIE(k)
 	}
 	hooks := joinHooks(joinHooks(m.Hooks(), hintHooks(c.Log, wc.MaxVideoBytes)), opt.Hooks)
 	breaker := &jobs.Breaker{State: store.NewOutages(conn.Redis, c.Namespace), Log: c.Log, Hooks: hooks,
@@ -89,7 +90,7 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 			}
 			return nil // any answer but a transient error: KIE is back
 		}}
-	poller := &jobs.Poller{Breaker: breaker, KIE: pollKIE, JobsKIE: pollJobs, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
+	poller := &jobs.Poller{Breaker: breaker, KIE: pollKIE, JobsKIE: kj, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
 		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}, Hooks: hooks}
 	dl := &jobs.Downloader{Breaker: breaker, KIE: k, JobsKIE: kj, Store: recs, Files: dir, Log: c.Log, HTTP: videoClient(c, wc),
 		Config: jobs.DownloadConfig{MaxBytes: wc.MaxVideoBytes}, Hooks: hooks}
