@@ -158,7 +158,8 @@ func TestSubmitInsufficientCreditsIsNotRetried(t *testing.T) {
 		// The run stops: the next submit of the run asks nothing of KIE.
 		req2 := submitReq("audio-poor2", "")
 		req2.Budget = b
-		if _, _, err := svc.Submit(e.ctx, req2); !errors.Is(err, jobs.ErrInsufficientCredits) || cc.n.Load() != 1 {
+		if _, _, err := svc.Submit(e.ctx, req2); !errors.Is(err, jobs.ErrInsufficientCredits) || cc.n.Load() != 1 ||
+			!strings.HasPrefix(err.Error(), "not submitted: insufficient credits: KIE refused an earlier create") || !strings.Contains(err.Error(), "audio-poor2") {
 			t.Errorf("%d: after the stop: %v, %d calls", code, err, cc.n.Load())
 		}
 		// The claim was released: after a top-up the same submit goes through.

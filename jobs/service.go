@@ -92,7 +92,9 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 // with createOnce, and counts a new task in s.Counter. KIE refusing it for credits stops the
 // budget: it is never retried.
 func (s *Service) create(ctx context.Context, req SubmitRequest, c *claim, deadline time.Time) (id string, existed bool, err error) {
-	if err := req.Budget.Reserve(); err != nil {
+	if err := req.Budget.Reserve(); errors.Is(err, ErrInsufficientCredits) {
+		return "", false, fmt.Errorf("not submitted: %w: KIE refused an earlier create of this run for want of credits, so the video of audio %s was not asked for; top up the KIE account, then run the same command again", ErrInsufficientCredits, req.AudioID)
+	} else if err != nil {
 		return "", false, fmt.Errorf("the video of audio %s was not submitted: %w", req.AudioID, err)
 	}
 	id, existed, err = s.createOnce(ctx, req, c, deadline)
