@@ -271,3 +271,24 @@ func TestCreditsReport(t *testing.T) {
 		t.Errorf("with KIE down: %+v, %v", r, err)
 	}
 }
+
+func TestPollJobsAPIFailureIsFinal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, kiesim.Config{})
+	e.sim.AddJobsTask("job_fail", "fail-j", kiesim.Fate{Outcome: kiesim.OutcomeGenerateFailed, PollFaults: []kiesim.Fault{kiesim.FaultHTML500}})
+	e.record("job_fail", jobs.StatePending, time.Time{}, "")
+	p := e.jobsPoller()
+	// A 502 with an HTML body from the jobs API: transient, retried, the record stays pending.
+	if err := p.ProcessTask(e.ctx, jobs.NewPollTask("job_fail", 1, e.q, 0)); err == nil || !jobs.IsFailure(err) {
+		t.Fatalf("first poll (HTML 502): %v; want a counted retry", err)
+	}
+	if rec := e.get("job_fail"); rec.State != jobs.StatePending || rec.API != "" {
+		t.Fatalf("after the 502: %+v", rec)
+	}
+	err := p.ProcessTask(e.ctx, jobs.NewPollTask("job_fail", 1, e.q, 0))
+	rec := e.get("job_fail")
+	if err == nil || rec.State != jobs.StateFailed || rec.KIEStatus != "FAIL" || rec.API != jobs.APIJobs ||
+		!strings.Contains(rec.Error, "KIE could not make mp4 task job_fail: FAIL (code 501: Generate mp4 failed)") {
+		t.Errorf("err %v, record %+v", err, rec)
+	}
+}

@@ -1,6 +1,7 @@
 // Package kie is a client for KIE.AI's Suno music-video (MP4) API: create, record-info,
-// download-url and credits, plus callback parsing and HMAC verification. It decodes every
-// quirk listed in kie-api.md §9. Standard library only.
+// download-url and credits, plus callback parsing and HMAC verification, on the legacy
+// endpoints (Client) and on KIE's jobs API (JobsClient, from Client.Jobs). It decodes every
+// quirk listed in kie-api.md §9 and §10. Standard library only.
 package kie
 
 import (

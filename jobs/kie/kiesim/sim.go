@@ -3,7 +3,8 @@
 // from HTTP statuses, the task lifecycle, the create rate limit (HTTP 429 or body 430), the
 // 409 duplicate, injected faults, expiring video URLs, a file server with Range support
 // whose videos are generated on the fly in O(1) memory, and MP4 callbacks to callBackUrl,
-// HMAC-signed and retried as KIE does (callback.go; stop them with Close).
+// HMAC-signed and retried as KIE does (callback.go; stop them with Close). It speaks the
+// jobs API too (jobs.go: createTask, recordInfo) and meters credits on demand (credit.go).
 //
 // A *Sim is an http.Handler: mount it on httptest.NewServer or any listener. It is meant for
 // tests, `kiemv sim`, `kiemv dev` and benchmarks, never for production code paths.
