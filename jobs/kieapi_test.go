@@ -292,3 +292,23 @@ func TestPollJobsAPIFailureIsFinal(t *testing.T) {
 		t.Errorf("err %v, record %+v", err, rec)
 	}
 }
+
+func TestJobsLookupStaysWithinTheSharedLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, kiesim.Config{})
+	lim, err := store.NewLimiter(e.rdb, e.ns, store.Limits(1000, 1)) // one record-info call per second
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim.AddJobsTask("job_paced", "audio-paced", kiesim.Fate{})
+	e.record("job_paced", jobs.StatePending, time.Time{}, "")
+	p := e.jobsPoller()
+	p.Limiter = lim
+	start := time.Now()
+	if err := p.ProcessTask(e.ctx, jobs.NewPollTask("job_paced", 1, e.q, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 800*time.Millisecond || e.get("job_paced").State != jobs.StateReady {
+		t.Errorf("the jobs lookup went %v after the legacy call; want it paced about 1 s later (%+v)", took, e.get("job_paced"))
+	}
+}
