@@ -173,7 +173,7 @@ func Credits(ctx context.Context, k BalanceSource, counter CreateCounter, price 
 		Total: CreditPeriod{MP4s: total, Credits: float64(total) * price}}
 	r.Balance, err = k.Credits(ctx)
 	if err != nil {
-		return r, fmt.Errorf("ask KIE for the credit balance: %w", err)
+		return r, fmt.Errorf("ask KIE for the credit balance: %w; try again later", err)
 	}
 	return r, nil
 }
