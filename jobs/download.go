@@ -49,8 +49,9 @@ type Downloader struct {
 	Config  DownloadConfig
 	Log     *slog.Logger
 	NowFunc func() time.Time
-	Hooks   *Hooks   // optional observers (metrics)
-	Breaker *Breaker // optional: shared outage state of KIE and the video hosts
+	Hooks   *Hooks    // optional observers (metrics)
+	Breaker *Breaker  // optional: shared outage state of KIE and the video hosts
+	JobsKIE URLSource // KIE's jobs API, for fresh URLs of records on it (nil: the legacy API is asked)
 }
 
 // downloadAttempt is one run of a download task: the Downloader with its defaults filled in
@@ -147,7 +148,7 @@ func (a *downloadAttempt) download(ctx context.Context, rec *Record) (result, er
 	res, err := a.transfer(rec, rec.VideoURL).run(ctx)
 	if errors.Is(err, errURLDead) {
 		a.log.Info("video URL is dead; asking KIE for a fresh one", "task_id", id, "reason", err)
-		fresh, ferr := a.freshURL(ctx, id)
+		fresh, ferr := a.freshURL(ctx, id, rec.API)
 		if ferr != nil {
 			return result{}, ferr
 		}

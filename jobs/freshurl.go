@@ -8,12 +8,13 @@ import (
 	"github.com/kiemv/kiemv/jobs/kie"
 )
 
-// freshURL asks KIE for the task's current video URL, then for a signed download link.
-func (a *downloadAttempt) freshURL(ctx context.Context, id string) (string, error) {
+// freshURL asks the KIE API holding the task (api, as Record.API) for its current video URL,
+// then for a signed download link.
+func (a *downloadAttempt) freshURL(ctx context.Context, id, api string) (string, error) {
 	if err := a.Breaker.wait(ctx, DepKIE); err != nil {
 		return "", err
 	}
-	fresh, err := a.askFreshURL(ctx, id)
+	fresh, err := a.askFreshURL(ctx, id, a.urlSource(api))
 	if err == nil || !kie.IsTemporary(err) {
 		a.Breaker.succeeded(ctx, DepKIE)
 	}
@@ -21,8 +22,8 @@ func (a *downloadAttempt) freshURL(ctx context.Context, id string) (string, erro
 }
 
 // askFreshURL makes freshURL's calls to KIE. A temporary error it returns is KIE's (Blame).
-func (a *downloadAttempt) askFreshURL(ctx context.Context, id string) (string, error) {
-	vr, err := a.KIE.VideoDetails(ctx, id)
+func (a *downloadAttempt) askFreshURL(ctx context.Context, id string, src URLSource) (string, error) {
+	vr, err := src.VideoDetails(ctx, id)
 	if err != nil {
 		if kie.IsTemporary(err) {
 			return "", &kieFault{fmt.Errorf("fresh URL for %s: %w", id, err)}
@@ -32,7 +33,7 @@ func (a *downloadAttempt) askFreshURL(ctx context.Context, id string) (string, e
 	if vr.VideoURL == "" {
 		return "", fmt.Errorf("%w: KIE's record of %s has no video URL any more", errURLDead, id)
 	}
-	signed, err := a.KIE.DownloadURL(ctx, vr.VideoURL)
+	signed, err := src.DownloadURL(ctx, vr.VideoURL)
 	if err != nil {
 		if kie.IsTemporary(err) {
 			return "", &kieFault{fmt.Errorf("download-url for %s: %w", id, err)}

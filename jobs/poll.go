@@ -58,6 +58,7 @@ type Poller struct {
 	NowFunc  func() time.Time // default time.Now
 	Hooks    *Hooks           // optional observers (metrics)
 	Breaker  *Breaker         // optional: shared KIE outage state (nil: every task retries on its own)
+	JobsKIE  Details          // KIE's jobs API, for records on it (nil: records are polled on the legacy API only)
 }
 
 // pollAttempt is one run of a poll task: the Poller with its defaults filled in once.
@@ -130,7 +131,7 @@ func (a *pollAttempt) poll(ctx context.Context, t *asynq.Task) error {
 		a.hooks.poll(PollThrottled)
 		return &rateLimitedError{delay: wait, cause: "kiemv's shared record-info limit"}
 	}
-	vr, err := a.KIE.VideoDetails(ctx, id)
+	vr, err := a.details(ctx, rec)
 	if err != nil {
 		outcome := pollErrorOutcome(ctx, err)
 		a.hooks.poll(outcome)

@@ -82,6 +82,7 @@ type Record struct {
 	TaskID       string    `json:"task_id"`                 // the MP4 task id KIE returned
 	MusicTaskID  string    `json:"music_task_id,omitempty"` // the music task the video was made from
 	AudioID      string    `json:"audio_id,omitempty"`      // the track within the music task
+	API          string    `json:"kie_api,omitempty"`       // the KIE API holding the task (APILegacy, APIJobs); "" not known yet
 	State        State     `json:"state"`
 	Generation   int64     `json:"generation"`           // bumped by retry, cancel and re-adoption; jobs carry it (≥ 1)
 	Requeued     int       `json:"requeued,omitempty"`   // times the reconciler queued a lost task again
@@ -113,6 +114,7 @@ type Change struct {
 	BumpGen      bool  // start a new generation: every task queued before is stale
 	AddRequeued  int   // count a lost task queued again
 	PartOwner    string
+	API          string // the KIE API found to hold the task (set once)
 	KIEStatus    string
 	VideoURL     string
 	File         string

@@ -22,6 +22,9 @@ type SubmitRequest struct {
 	// ErrWaitTimeout, having created nothing and released its claim (0: no bound). It is not
 	// sent to KIE, and does not cut short a create already sent.
 	Timeout time.Duration
+	// Budget, when set, bounds what the run this submit belongs to may spend on creates, and
+	// stops it once KIE refused a create for credits (see Budget). It is not sent to KIE.
+	Budget *Budget
 }
 
 // Field names a field of a SubmitRequest in a FieldError, in words a message can use.

@@ -33,6 +33,12 @@ type Service struct {
 	// every 10 s); nil logs it instead.
 	OnCreateWait func(CreateWait)
 	Log          *slog.Logger // default slog.Default()
+	// JobsKIE is KIE's jobs API (nil: none); KIE is the legacy API.
+	JobsKIE kie.API
+	// API is where new MP4 tasks are created: APILegacy ("" too) or APIJobs (with JobsKIE).
+	API string
+	// Counter, when set, counts every MP4 task kiemv created (for `kiemv credits`).
+	Counter CreateCounter
 }
 
 // AudioKey names the MP4 video of one audio with one author and domain: a second submit of
@@ -76,20 +82,46 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (rec *Record, c
 		if err != nil {
 			return nil, false, err
 		}
-		rec, _, err = s.follow(ctx, &Record{TaskID: id, MusicTaskID: req.MusicTaskID, AudioID: req.AudioID}, s.FirstPoll)
+		_, api := s.creator()
+		rec, _, err = s.follow(ctx, &Record{TaskID: id, MusicTaskID: req.MusicTaskID, AudioID: req.AudioID, API: api}, s.FirstPoll)
 		return rec, err == nil && !existed, err // existed: made before, by KIE's word or another submit
 	}
 }
 
-// create calls KIE's create endpoint within the shared limit (waiting in line for its turn,
+// create pays for the create from req.Budget (refunded unless a new task was made), makes it
+// with createOnce, and counts a new task in s.Counter. KIE refusing it for credits stops the
+// budget: it is never retried.
+func (s *Service) create(ctx context.Context, req SubmitRequest, c *claim, deadline time.Time) (id string, existed bool, err error) {
+	if err := req.Budget.Reserve(); errors.Is(err, ErrInsufficientCredits) {
+		return "", false, fmt.Errorf("not submitted: %w: KIE refused an earlier create of this run for want of credits, so the video of audio %s was not asked for; top up the KIE account, then run the same command again", ErrInsufficientCredits, req.AudioID)
+	} else if err != nil {
+		return "", false, fmt.Errorf("the video of audio %s was not submitted: %w", req.AudioID, err)
+	}
+	id, existed, err = s.createOnce(ctx, req, c, deadline)
+	if err != nil || existed {
+		req.Budget.Refund()
+	}
+	if errors.Is(err, ErrInsufficientCredits) {
+		req.Budget.Stop(err)
+	}
+	if err == nil && !existed && s.Counter != nil {
+		if cerr := s.Counter.CountCreate(context.WithoutCancel(ctx), time.Now()); cerr != nil {
+			s.log().Warn("create not counted for `kiemv credits`", "audio_id", req.AudioID, "mp4_task_id", id, "error", cerr)
+		}
+	}
+	return id, existed, err
+}
+
+// createOnce calls KIE's create endpoint within the shared limit (waiting in line for its turn,
 // until deadline if not zero), retrying rate limits and transient errors a few times, while c
 // keeps the audio claim alive. A duplicate that names
 // the existing task counts as success, with existed true. It returns errClaimLost, without
 // asking KIE, once the claim has passed to another submit, and when KIE says the video exists
 // without its id while the claim is no longer this submit's.
-func (s *Service) create(ctx context.Context, req SubmitRequest, c *claim, deadline time.Time) (id string, existed bool, err error) {
+func (s *Service) createOnce(ctx context.Context, req SubmitRequest, c *claim, deadline time.Time) (id string, existed bool, err error) {
 	kreq := kie.CreateRequest{TaskID: req.MusicTaskID, AudioID: req.AudioID, CallBackURL: req.CallbackURL,
 		Author: req.Author, DomainName: req.Domain}
+	k, _ := s.creator()
 	lostOr := func(err error) error {
 		if c.lost() {
 			return errClaimLost
@@ -106,11 +138,14 @@ func (s *Service) create(ctx context.Context, req SubmitRequest, c *claim, deadl
 		if c.lost() {
 			return "", false, errClaimLost
 		}
-		id, err := s.KIE.CreateVideo(ctx, kreq)
+		id, err := k.CreateVideo(ctx, kreq)
 		var apiErr *kie.APIError
 		switch {
 		case err == nil:
 			return id, false, nil
+		case kie.IsInsufficientCredits(err): // before the rate and transient cases: 433 is "temporary"
+			return "", false, fmt.Errorf("not submitted: %w: KIE refused to create the video of audio %s (%v); nothing was created: top up the KIE account (`kiemv credits` shows the balance), then run the same submit again",
+				ErrInsufficientCredits, req.AudioID, err)
 		case errors.As(err, &apiErr) && apiErr.Duplicate():
 			if apiErr.ExistingTaskID != "" {
 				return apiErr.ExistingTaskID, true, nil

@@ -31,6 +31,7 @@ const (
 	fPartTotal    = "part_total" // internal: length the partial file must reach ("-" = unknown)
 	fRetriedAt    = "retried_at" // internal: last `kiemv retry`
 	fPartOwner    = "part_owner" // internal: the Files holding the partial file
+	fAPI          = "api"        // the KIE API holding the task; absent: not known yet (legacy implied)
 )
 
 // fields collects hash field/value pairs, skipping zero values (absent fields read back as
@@ -98,6 +99,7 @@ func recordFields(rec *jobs.Record) fields {
 	}
 	f.int(fRequeued, int64(rec.Requeued))
 	f.str(fPartOwner, rec.PartOwner)
+	f.str(fAPI, rec.API)
 	return f
 }
 
@@ -117,6 +119,7 @@ func changeFields(ch jobs.Change) fields {
 	f.partTotal(ch.PartTotal)
 	f.time(fRetriedAt, ch.RetriedAt)
 	f.str(fPartOwner, ch.PartOwner)
+	f.str(fAPI, ch.API)
 	return f
 }
 
@@ -165,6 +168,8 @@ func (d *recordDecoder) set(name, v string) {
 		rec.MusicTaskID = v
 	case fAudioID:
 		rec.AudioID = v
+	case fAPI:
+		rec.API = v
 	case fState:
 		rec.State = jobs.State(v)
 	case fKIEStatus:

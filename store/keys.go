@@ -19,6 +19,7 @@ const DefaultNamespace = "kiemv"
 //	<ns>:cb:<task id>:<stamp>        string: a callback already acted on (ReplayGuard)
 //	<ns>:lock:<name>                 string: the token of the lock's holder (Lock)
 //	<ns>:outage:<dep>:<part>         fails, ok, open, probe: a dependency's breaker (Outages)
+//	<ns>:credits                     hash: MP4 creates per UTC day "YYYY-MM-DD" and "total" (Ledger)
 //
 // Namespaces and ids hold no ':' (ids pass jobs.ValidateID), so no two kinds collide; the
 // update script relies on it when it reads the id back from a record key's ":rec:" suffix.
@@ -63,3 +64,6 @@ func (k Keys) Lock(name string) string { return k.ns + ":lock:" + name }
 // one of "fails" (sorted set: holder → unix ms of its last failure), "ok" (unix ms of the last
 // success), "open" (unix ms it opened; absent when closed) or "probe" (the probe lease).
 func (k Keys) Outage(dep, part string) string { return k.ns + ":outage:" + dep + ":" + part }
+
+// Credits is the hash of the MP4 tasks kiemv created: a field per UTC day, and "total".
+func (k Keys) Credits() string { return k.ns + ":credits" }

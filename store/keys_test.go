@@ -35,6 +35,7 @@ func TestKeyNames(t *testing.T) {
 		{d.Callback("mp4_1", "1700000000"), "kiemv:cb:mp4_1:1700000000"},
 		{k.Lock("reconcile"), "ns1:lock:reconcile"},
 		{k.Outage("kie", "open"), "ns1:outage:kie:open"},
+		{k.Credits(), "ns1:credits"},
 	} {
 		if c.got != c.want {
 			t.Errorf("key %q; want %q", c.got, c.want)
@@ -89,6 +90,10 @@ func TestKeysWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := NewLedger(rdb, ns).CountCreate(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
 	got, err := rdb.Keys(ctx, ns+":*").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +109,7 @@ func TestKeysWritten(t *testing.T) {
 		ns + ":rl:create:held:mp4_c",
 		ns + ":rl:create:freed",
 		ns + ":cb:mp4_k:1700000000",
+		ns + ":credits",
 	}
 	slices.Sort(got)
 	slices.Sort(want)

@@ -28,7 +28,7 @@ return {string.format('%d', wait), f[1], f[2], f[3], f[4]}
 `)
 
 // pollFields are the record fields loadReserveScript returns, in its order.
-var pollFields = [...]string{fState, fGeneration, fCreatedAt, fRetriedAt}
+var pollFields = [...]string{fState, fGeneration, fCreatedAt, fRetriedAt, fAPI}
 
 var _ jobs.LoadReserver = (*Limiter)(nil)
 

@@ -25,7 +25,7 @@ func TestLoadReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []*jobs.Record{
-		{TaskID: "mp4_a", MusicTaskID: "m1", AudioID: "a1"},
+		{TaskID: "mp4_a", MusicTaskID: "m1", AudioID: "a1", API: jobs.APIJobs},
 		{TaskID: "mp4_b"},
 		{TaskID: "mp4_done", State: jobs.StateDownloaded, File: "/x/mp4_done.mp4"},
 	} {
@@ -62,8 +62,9 @@ func TestLoadReserve(t *testing.T) {
 	if err != nil || !booked || wait != 0 {
 		t.Fatalf("mp4_a: %v, %v, %v; want a call now", wait, booked, err)
 	}
-	// What a poll needs: state, generation, and the times its budget counts from.
-	if rec.TaskID != "mp4_a" || rec.State != jobs.StatePending || rec.Generation != 1 || rec.CreatedAt.IsZero() || !rec.RetriedAt.Equal(retried) {
+	// What a poll needs: state, generation, the times its budget counts from, the API to ask.
+	if rec.TaskID != "mp4_a" || rec.State != jobs.StatePending || rec.Generation != 1 || rec.CreatedAt.IsZero() ||
+		!rec.RetriedAt.Equal(retried) || rec.API != jobs.APIJobs {
 		t.Errorf("mp4_a read back as %+v", rec)
 	}
 	// The next books its turn in line, ~250ms away, as Reserve would …

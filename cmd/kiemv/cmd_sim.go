@@ -20,6 +20,7 @@ func simCommand() *cli.Command {
 			&cli.DurationFlag{Name: "ready-after", Value: 20 * time.Second, Usage: "time from create to ready"},
 			&cli.Int64Flag{Name: "file-size", Value: 1 << 20, Usage: "size of each generated video"},
 			&cli.StringFlag{Name: "require-key", Usage: "API key the simulator insists on (default: any)"},
+			&cli.Float64Flag{Name: "credits", Usage: "meter the account: start with this balance, charge 2 per new MP4, refuse creates with 402 when short (default: not metered, balance 35.95)"},
 			&cli.StringFlag{Name: "hmac-key", EnvVars: []string{envWebhookKey}, Usage: "sign the callbacks it sends, as KIE does with webhookHmacKey (default: unsigned)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -30,6 +31,9 @@ func simCommand() *cli.Command {
 			sim := kiesim.New(kiesim.Config{ReadyAfter: c.Duration("ready-after"), FileSize: c.Int64("file-size"), APIKey: c.String("require-key"),
 				HMACKey: c.String("hmac-key")})
 			defer sim.Close()
+			if c.IsSet("credits") {
+				sim.SetCredits(c.Float64("credits"))
+			}
 			ln, err := net.Listen("tcp", c.String("listen"))
 			if err != nil {
 				return fmt.Errorf("sim: listen on %s: %w; pick another --listen address", c.String("listen"), err)

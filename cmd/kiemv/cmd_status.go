@@ -75,6 +75,7 @@ func printRecord(w io.Writer, r *jobs.Record) error {
 	row("polls", fmt.Sprint(r.Polls))
 	row("music_task_id", r.MusicTaskID)
 	row("audio_id", r.AudioID)
+	row("kie_api", r.API)
 	row("file", r.File)
 	if r.Bytes > 0 {
 		row("bytes", fmt.Sprint(r.Bytes))

@@ -15,9 +15,10 @@ import (
 
 // submitOptions are the flags of `kiemv submit`.
 type submitOptions struct {
-	Req       jobs.SubmitRequest // Req.Timeout is --timeout
-	JSON      bool
-	FirstPoll time.Duration
+	Req        jobs.SubmitRequest // Req.Timeout is --timeout
+	JSON       bool
+	FirstPoll  time.Duration
+	MaxCredits float64 // 0: no bound
 }
 
 func submitCommand() *cli.Command {
@@ -33,6 +34,7 @@ func submitCommand() *cli.Command {
 			&cli.StringFlag{Name: "callback-url", Usage: "public URL where KIE POSTs the result (see kiemv callbacks)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the whole record as JSON"},
 			&cli.DurationFlag{Name: "first-poll", Value: 5 * time.Second, Usage: "delay before the first poll"},
+			&cli.Float64Flag{Name: "max-credits", Usage: "never create beyond this many credits in this run (see --mp4-credits); 0: no bound"},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up (exit 1, nothing created) after waiting this long for a create slot; 0: wait as long as it takes"},
 		},
 		Action: func(c *cli.Context) error {
@@ -43,7 +45,7 @@ func submitCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			o := submitOptions{JSON: c.Bool("json"), FirstPoll: c.Duration("first-poll"), Req: jobs.SubmitRequest{
+			o := submitOptions{JSON: c.Bool("json"), FirstPoll: c.Duration("first-poll"), MaxCredits: c.Float64("max-credits"), Req: jobs.SubmitRequest{
 				MusicTaskID: c.String("task-id"), AudioID: c.String("audio-id"), Author: c.String("author"),
 				Domain: c.String("domain"), CallbackURL: c.String("callback-url"), Timeout: c.Duration("timeout")}}
 			return runSubmit(c.Context, cfg, o, c.App.Writer, c.App.ErrWriter)
@@ -62,6 +64,11 @@ func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout, std
 	}
 	if o.Req.Timeout < 0 {
 		return usagef("--timeout must not be negative (0 waits as long as it takes)")
+	}
+	if o.MaxCredits < 0 {
+		return usagef("--max-credits must not be negative (0: no bound)")
+	} else if o.MaxCredits > 0 {
+		o.Req.Budget = jobs.NewBudget(o.MaxCredits, cfg.MP4Credits)
 	}
 	conn, svc, err := cfg.ConnectService(ctx, app.ServiceOptions{NeedKIE: true, FirstPoll: o.FirstPoll,
 		OnCreateWait: func(w jobs.CreateWait) { fmt.Fprintln(stderr, createWaitLine(w, o.Req.Timeout)) }})

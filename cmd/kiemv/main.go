@@ -86,6 +86,8 @@ func withHint(err error) string {
 		return err.Error() + ": set KIE_API_KEY (or pass --api-key); get one at https://kie.ai/api-key"
 	case errors.Is(err, kie.ErrBadAPIKey):
 		return err.Error() + ": check KIE_API_KEY (or --api-key)"
+	case errors.Is(err, jobs.ErrOverBudget):
+		return err.Error() + ": raise --max-credits, or leave it out"
 	}
 	return err.Error()
 }
@@ -138,7 +140,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			helpCommand(),
 			submitCommand(), trackCommand(), statusCommand(), listCommand(), waitCommand(),
 			retryCommand(), cancelCommand(), workerCommand(), simCommand(), devCommand(), dashboardCommand(),
-			callbacksCommand(), benchCommand(), benchSimCommand(),
+			callbacksCommand(), benchCommand(), benchSimCommand(), creditsCommand(),
 		},
 	}
 	for _, c := range a.Commands {
@@ -178,6 +180,8 @@ func globalFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "kie-timeout", EnvVars: []string{"KIEMV_KIE_TIMEOUT"}, Value: 20 * time.Second, Usage: "timeout of one KIE API call"},
 		&cli.IntFlag{Name: "create-limit", EnvVars: []string{"KIEMV_CREATE_LIMIT"}, Value: 18, Usage: "video creates per 10 s across all processes (KIE allows 20)"},
 		&cli.IntFlag{Name: "record-info-limit", EnvVars: []string{"KIEMV_RECORD_INFO_LIMIT"}, Value: 10, Usage: "record-info calls per second across all processes"},
+		&cli.StringFlag{Name: "kie-api", EnvVars: []string{"KIE_API"}, Value: jobs.APILegacy, Usage: "where new MP4 tasks are created: legacy (/api/v1/mp4/generate) or jobs (/api/v1/jobs/createTask)"},
+		&cli.Float64Flag{Name: "mp4-credits", EnvVars: []string{"KIEMV_MP4_CREDITS"}, Value: jobs.DefaultMP4Credits, Usage: "what KIE charges for one MP4, in credits (for credits and --max-credits)"},
 		&cli.DurationFlag{Name: "redis-wait", EnvVars: []string{"KIEMV_REDIS_WAIT"}, Value: 15 * time.Second, Usage: "how long a command waits for a Redis that does not answer (restarting) before it fails"},
 	}
 }
@@ -188,7 +192,14 @@ func readGlobals(c *cli.Context) (app.Config, error) {
 		RedisURL: c.String("redis-url"), KIEBaseURL: c.String("kie-base-url"), APIKey: c.String("api-key"),
 		DownloadDir: c.String("download-dir"), Namespace: c.String("namespace"),
 		KIETimeout: c.Duration("kie-timeout"), CreateLimit: c.Int("create-limit"), RecordLimit: c.Int("record-info-limit"),
-		RedisWait: c.Duration("redis-wait"),
+		RedisWait: c.Duration("redis-wait"), MP4Credits: c.Float64("mp4-credits"),
+	}
+	var err error
+	if cfg.KIEAPI, err = jobs.ParseAPI(c.String("kie-api")); err != nil {
+		return cfg, usagef("--kie-api %q: use legacy or jobs", c.String("kie-api"))
+	}
+	if !(cfg.MP4Credits > 0) {
+		return cfg, usagef("--mp4-credits must be positive, got %v", cfg.MP4Credits)
 	}
 	if err := jobs.ValidateID("--namespace", cfg.Namespace); err != nil {
 		return cfg, usagef("%v", err)
@@ -202,11 +213,9 @@ func readGlobals(c *cli.Context) (app.Config, error) {
 	if cfg.RedisWait < 0 {
 		return cfg, usagef("--redis-wait must not be negative, got %v", cfg.RedisWait)
 	}
-	log, err := newLogger(c.App.ErrWriter, c.String("log-format"))
-	if err != nil {
+	if cfg.Log, err = newLogger(c.App.ErrWriter, c.String("log-format")); err != nil {
 		return cfg, err
 	}
-	cfg.Log = log
 	return cfg, nil
 }
 

@@ -1,6 +1,7 @@
 // Package kie is a client for KIE.AI's Suno music-video (MP4) API: create, record-info,
-// download-url and credits, plus callback parsing and HMAC verification. It decodes every
-// quirk listed in kie-api.md §9. Standard library only.
+// download-url and credits, plus callback parsing and HMAC verification, on the legacy
+// endpoints (Client) and on KIE's jobs API (JobsClient, from Client.Jobs). It decodes every
+// quirk listed in kie-api.md §9 and §10. Standard library only.
 package kie
 
 import (
@@ -21,8 +22,9 @@ const (
 	StatusCallbackException Status = "CALLBACK_EXCEPTION"
 )
 
-// Failed reports whether KIE gave up on the task (any status ending in _FAILED).
-func (s Status) Failed() bool { return strings.HasSuffix(string(s), "_FAILED") }
+// Failed reports whether KIE gave up on the task: any status ending in _FAILED, or the jobs
+// API's StatusFail.
+func (s Status) Failed() bool { return strings.HasSuffix(string(s), "_FAILED") || s == StatusFail }
 
 // VideoRecord is the decoded data of GET /api/v1/mp4/record-info.
 type VideoRecord struct {

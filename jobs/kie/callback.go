@@ -35,7 +35,7 @@ func ParseCallback(body []byte) (*Callback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadCallback, err)
 	}
-	cb := &Callback{Msg: cleanMsg(flexString(top["msg"]), maxMsg)}
+	cb := &Callback{Msg: cleanMsg(top.str("msg", "message"), maxMsg)} // the jobs API says "message"
 	cb.Code, _ = flexInt(top["code"])
 	if data, err := decodeObject(top["data"]); err == nil {
 		cb.TaskID = data.str("taskid")

@@ -28,7 +28,7 @@ var errTooLarge = errors.New("reply body over the size cap")
 // APIError is a failed KIE call: a network error or timeout, an HTTP status that is not
 // 2xx, a body code other than 200, or a reply that could not be decoded.
 type APIError struct {
-	Op             string        // "create", "record-info", "download-url" or "credit"
+	Op             string        // "create", "record-info", "download-url", "credit", "jobs-create" or "jobs-record-info"
 	TaskID         string        // the task the call was about, if any
 	HTTPStatus     int           // 0 when no response arrived
 	Code           int           // the body code, 0 when absent
@@ -137,7 +137,27 @@ func (e *APIError) NotFound() bool {
 	if e.msgHas("recordinfo is null") {
 		return true
 	}
-	return e.Op == opRecord && e.Code == 404
+	return (e.Op == opRecord || e.Op == opJobsRecord) && e.Code == 404
+}
+
+// InsufficientCredits reports KIE refusing a call for want of credits: body code (or HTTP
+// status) 402, 433 (a key's or the account's credit cap), or a 429 whose msg is about
+// credits (sister brands, §7). Creating again cannot help until the account is topped up:
+// callers stop creating rather than retry.
+func (e *APIError) InsufficientCredits() bool {
+	switch c, _ := e.code(); c {
+	case 402, 433:
+		return true
+	case 429:
+		return e.creditMsg()
+	}
+	return false
+}
+
+// IsInsufficientCredits reports whether err is an *APIError for insufficient credits.
+func IsInsufficientCredits(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.InsufficientCredits()
 }
 
 // Duplicate reports "Mp4 record already exists" (sent as 409 or 422). ExistingTaskID holds

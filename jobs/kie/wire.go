@@ -12,7 +12,8 @@ import (
 	"unicode/utf8"
 )
 
-// envelope is KIE's reply wrapper {"code": int, "msg": string, "data": any}.
+// envelope is KIE's reply wrapper {"code": int, "msg": string, "data": any}; the jobs API
+// spells msg "message".
 type envelope struct {
 	Code    int
 	HasCode bool            // a non-null code was present
@@ -34,6 +35,9 @@ func decodeEnvelope(body []byte) (envelope, error) {
 		env.Code, env.HasCode = flexInt(raw)
 	}
 	env.Msg = flexString(obj["msg"])
+	if env.Msg == "" { // the jobs API says "message" (kie-api.md §10)
+		env.Msg = flexString(obj["message"])
+	}
 	env.Data = obj["data"]
 	return env, nil
 }

@@ -29,7 +29,7 @@ var updateTests = []subtest{
 		ch := jobs.Change{To: jobs.StateReady, KIEStatus: "SUCCESS", VideoURL: "https://cdn.example/v.mp4",
 			File: "/videos/mp4_f.mp4", Bytes: 1 << 40, SHA256: "cd", Error: "flaky", AddPolls: 2,
 			CompletedAt: done, DownloadedAt: done.Add(time.Second), PartETag: `W/"e"`, RetriedAt: done.Add(2 * time.Second),
-			PartTotal: 5 << 30,
+			PartTotal: 5 << 30, API: jobs.APIJobs,
 		}
 		got, err := e.s.Update(e.ctx, "mp4_f", ch)
 		if err != nil {
@@ -39,7 +39,7 @@ var updateTests = []subtest{
 			Polls: 2, VideoURL: ch.VideoURL, File: ch.File, Bytes: ch.Bytes, SHA256: ch.SHA256, Error: ch.Error,
 			CreatedAt: t0, UpdatedAt: got.UpdatedAt, CompletedAt: ch.CompletedAt, DownloadedAt: ch.DownloadedAt,
 			PartETag: ch.PartETag, RetriedAt: ch.RetriedAt,
-			PartTotal: ch.PartTotal,
+			PartTotal: ch.PartTotal, API: jobs.APIJobs,
 		}
 		if d := diff(got, want); d != "" {
 			e.t.Errorf("Update returned:%s", d)

@@ -88,7 +88,7 @@ func record(id string, st jobs.State, at time.Time) *jobs.Record {
 		Error: "an earlier error", CreatedAt: at, UpdatedAt: at.Add(time.Second),
 		CompletedAt: at.Add(2 * time.Second), DownloadedAt: at.Add(3 * time.Second),
 		PartETag: `"etag-1"`, RetriedAt: at.Add(4 * time.Second), Generation: 3, Requeued: 2,
-		PartOwner: "host-a:/videos", PartTotal: 1<<33 + 7,
+		PartOwner: "host-a:/videos", PartTotal: 1<<33 + 7, API: jobs.APIJobs,
 	}
 }
 

@@ -26,7 +26,7 @@ func (s *Sim) serveOutage(w http.ResponseWriter, r *http.Request) bool {
 	f := s.outage
 	if f != FaultNone {
 		s.stats.OutageReplies++
-		if id := r.URL.Query().Get("taskId"); r.URL.Path == PathRecordInfo && id != "" {
+		if id := r.URL.Query().Get("taskId"); (r.URL.Path == PathRecordInfo || r.URL.Path == PathJobsRecordInfo) && id != "" {
 			s.stats.Polls[id]++
 			s.stats.PollFaults[id]++
 		}

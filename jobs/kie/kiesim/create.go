@@ -20,9 +20,17 @@ type createRequest struct {
 	DomainName  string `json:"domainName"`
 }
 
-// handleCreate serves POST /api/v1/mp4/generate. Order: injected fault (FailNextCreates),
-// rate limit, body validation, duplicate check, then a new task.
-func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
+// handleCreate serves POST /api/v1/mp4/generate.
+func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) { s.serveCreate(w, r, false) }
+
+// serveCreate serves a create on the legacy API or (jobs) on the jobs API. Order: injected
+// fault (FailNextCreates), rate limit, body validation, duplicate check, credits (when
+// metered, SetCredits), then a new task.
+func (s *Sim) serveCreate(w http.ResponseWriter, r *http.Request, jobs bool) {
+	reply := writeJSON
+	if jobs {
+		reply = writeJobsJSON
+	}
 	s.mu.Lock()
 	fault := FaultNone
 	if len(s.createFaults) > 0 {
@@ -44,13 +52,13 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var req createRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		writeJSON(w, http.StatusOK, 400, "Invalid request body: "+err.Error(), nil)
+	req, msg := decodeCreate(w, r, jobs)
+	if msg != "" {
+		reply(w, http.StatusOK, 400, msg, nil)
 		return
 	}
 	if msg := validateCreate(&req); msg != "" {
-		writeJSON(w, http.StatusOK, 422, msg, nil)
+		reply(w, http.StatusOK, 422, msg, nil)
 		return
 	}
 
@@ -63,10 +71,16 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.DuplicateWithID {
 			data = map[string]string{"taskId": existing}
 		}
-		writeJSON(w, http.StatusOK, 409, "Mp4 record already exists", data)
+		reply(w, http.StatusOK, 409, "Mp4 record already exists", data)
+		return
+	}
+	if code, short := s.chargeCreate(); short {
+		s.mu.Unlock()
+		reply(w, http.StatusOK, code, creditRefusalMsg(code), nil)
 		return
 	}
 	t := s.newTask(s.newTaskID(), req.AudioID, s.fateFor(req.AudioID))
+	t.jobs = jobs
 	t.musicTaskID, t.callbackURL = req.TaskID, req.CallBackURL
 	t.author, t.domainName = req.Author, req.DomainName
 	s.tasks[t.id] = t
@@ -75,7 +89,29 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 	s.stats.Creates[req.AudioID]++
 	s.scheduleCallback(t, baseURL(r))
 	s.mu.Unlock()
-	ok(w, map[string]string{"taskId": t.id})
+	reply(w, http.StatusOK, 200, "success", map[string]string{"taskId": t.id})
+}
+
+// decodeCreate reads the body of a legacy create, or of a jobs API createTask (whose input
+// is snake_case, under "input", for the model ModelMusicVideo). msg is non-empty when the
+// body is unusable.
+func decodeCreate(w http.ResponseWriter, r *http.Request, jobs bool) (req createRequest, msg string) {
+	body := http.MaxBytesReader(w, r.Body, 1<<20)
+	if !jobs {
+		if err := json.NewDecoder(body).Decode(&req); err != nil {
+			return req, "Invalid request body: " + err.Error()
+		}
+		return req, ""
+	}
+	var jr jobsCreateRequest
+	if err := json.NewDecoder(body).Decode(&jr); err != nil {
+		return req, "Invalid request body: " + err.Error()
+	}
+	if jr.Model != ModelMusicVideo {
+		return req, "model " + jr.Model + " is not supported"
+	}
+	return createRequest{TaskID: jr.Input.TaskID, AudioID: jr.Input.AudioID, CallBackURL: jr.CallBackURL,
+		Author: jr.Input.Author, DomainName: jr.Input.DomainName}, ""
 }
 
 // validateCreate returns a validation message for req, or "" if it is acceptable.

@@ -8,10 +8,28 @@ import (
 	"time"
 )
 
-// handleRecordInfo serves GET /api/v1/mp4/record-info?taskId=. Order: counters, the
-// RecordInfoLimit, unknown task (422 "recordInfo is null"), the task's PollFaults, the record.
+// handleRecordInfo serves GET /api/v1/mp4/record-info?taskId=.
 func (s *Sim) handleRecordInfo(w http.ResponseWriter, r *http.Request) {
+	t := s.admitRecordInfo(w, r, false)
+	if t == nil {
+		return
+	}
+	s.mu.Lock()
+	rec := t.record(s.now(), baseURL(r))
+	s.mu.Unlock()
+	ok(w, rec)
+}
+
+// admitRecordInfo is the part that both record-info endpoints (legacy, or jobs) share.
+// Order: counters, the RecordInfoLimit, unknown task (422 "recordInfo is null": a task of the
+// other API is unknown here), the task's PollFaults. It returns the task to render, or nil
+// when it answered the call itself.
+func (s *Sim) admitRecordInfo(w http.ResponseWriter, r *http.Request, jobs bool) *task {
 	id := r.URL.Query().Get("taskId")
+	reply := writeJSON
+	if jobs {
+		reply = writeJobsJSON
+	}
 	now := s.now()
 
 	s.mu.Lock()
@@ -28,19 +46,19 @@ func (s *Sim) handleRecordInfo(w http.ResponseWriter, r *http.Request) {
 			s.stats.PollFaults[id]++
 		}
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, 405, "rate limit exceeded", nil)
-		return
+		reply(w, http.StatusOK, 405, "rate limit exceeded", nil)
+		return nil
 	}
 	if id == "" {
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, 422, "taskId is required", nil)
-		return
+		reply(w, http.StatusOK, 422, "taskId is required", nil)
+		return nil
 	}
 	t := s.tasks[id]
-	if t == nil {
+	if t == nil || t.jobs != jobs {
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, 422, "recordInfo is null", nil)
-		return
+		reply(w, http.StatusOK, 422, "recordInfo is null", nil)
+		return nil
 	}
 	fault := FaultNone
 	if t.polls < len(t.fate.PollFaults) {
@@ -53,12 +71,9 @@ func (s *Sim) handleRecordInfo(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	if s.answerFault(w, r, fault) {
-		return
+		return nil
 	}
-	s.mu.Lock()
-	rec := t.record(s.now(), baseURL(r))
-	s.mu.Unlock()
-	ok(w, rec)
+	return t
 }
 
 // overRecordInfoLimit reports whether a record-info call for key at now exceeds
@@ -134,6 +149,3 @@ func fileIDFromPath(p string) (string, bool) {
 	}
 	return id, true
 }
-
-// handleCredit serves GET /api/v1/chat/credit.
-func (s *Sim) handleCredit(w http.ResponseWriter, _ *http.Request) { ok(w, Credit) }

@@ -3,7 +3,8 @@
 // from HTTP statuses, the task lifecycle, the create rate limit (HTTP 429 or body 430), the
 // 409 duplicate, injected faults, expiring video URLs, a file server with Range support
 // whose videos are generated on the fly in O(1) memory, and MP4 callbacks to callBackUrl,
-// HMAC-signed and retried as KIE does (callback.go; stop them with Close).
+// HMAC-signed and retried as KIE does (callback.go; stop them with Close). It speaks the
+// jobs API too (jobs.go: createTask, recordInfo) and meters credits on demand (credit.go).
 //
 // A *Sim is an http.Handler: mount it on httptest.NewServer or any listener. It is meant for
 // tests, `kiemv sim`, `kiemv dev` and benchmarks, never for production code paths.
@@ -90,7 +91,8 @@ const (
 	DefaultCreateLimit  = 20
 	DefaultCreateWindow = 10 * time.Second
 	DefaultSlowDelay    = 30 * time.Second
-	// Credit is the balance GET /api/v1/chat/credit reports (a float, as seen live).
+	// Credit is the balance GET /api/v1/chat/credit reports (a float, as seen live) until
+	// SetCredits meters the account.
 	Credit = 35.95
 )
 
@@ -122,6 +124,7 @@ type Sim struct {
 	inFlight     map[string]int     // record-info calls in flight per task, for MaxConcurrentPolls
 	stats        Stats
 	cb           *callbacks // callback deliveries (callback.go), made on first use
+	credit       credit     // SetCredits: the metered balance (credit.go)
 }
 
 // New returns a simulator configured by cfg, with defaults filled in.
@@ -182,6 +185,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method, h = http.MethodPost, s.handleDownloadURL
 	case PathCredit:
 		method, h = http.MethodGet, s.handleCredit
+	case PathJobsCreate:
+		method, h = http.MethodPost, s.handleJobsCreate
+	case PathJobsRecordInfo:
+		method, h = http.MethodGet, s.handleJobsRecordInfo
 	default:
 		writeJSON(w, http.StatusNotFound, 404, "not found", nil)
 		return
@@ -189,7 +196,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !allowMethod(w, r, method) {
 		return
 	}
-	if r.URL.Path == PathGenerate {
+	if r.URL.Path == PathGenerate || r.URL.Path == PathJobsCreate {
 		s.mu.Lock()
 		s.stats.CreateCalls++
 		s.mu.Unlock()

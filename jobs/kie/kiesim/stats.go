@@ -4,7 +4,8 @@ import "maps"
 
 // Stats counts what the simulator has seen. Stats() returns a deep copy.
 type Stats struct {
-	// CreateCalls counts every POST to /api/v1/mp4/generate, refused ones included.
+	// CreateCalls counts every POST to /api/v1/mp4/generate or /api/v1/jobs/createTask,
+	// refused ones included.
 	CreateCalls int
 	// Creates counts accepted creates (new tasks) per audioId; a 409 duplicate does not count.
 	Creates map[string]int
@@ -13,7 +14,8 @@ type Stats struct {
 	Duplicates map[string]int
 	// RateLimited counts creates refused by the create rate limit (not injected Fault429s).
 	RateLimited int
-	// Polls counts record-info calls per requested task id, faulted and refused ones included.
+	// Polls counts record-info calls (legacy and jobs API) per requested task id, faulted and
+	// refused ones included.
 	Polls map[string]int
 	// PollFaults counts faults injected per task: PollFaults answered (other than FaultNone)
 	// plus RecordInfoLimit refusals.

@@ -29,6 +29,7 @@ type task struct {
 	callbackURL string
 	author      string
 	domainName  string
+	jobs        bool // created on (or added to) the jobs API: only /api/v1/jobs/recordInfo knows it
 	fate        Fate
 	size        int64
 	created     time.Time

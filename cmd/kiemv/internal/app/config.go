@@ -28,6 +28,8 @@ type Config struct {
 	CreateLimit int           // creates per 10 s, shared by every process
 	RecordLimit int           // record-info calls per second, shared by every process
 	RedisWait   time.Duration // how long Connect waits for a Redis that does not answer
+	KIEAPI      string        // where new MP4 tasks are created: jobs.APILegacy ("" too) or jobs.APIJobs
+	MP4Credits  float64       // the price of one MP4 in credits (0: jobs.DefaultMP4Credits)
 	Log         *slog.Logger
 }
 
@@ -56,6 +58,9 @@ func (c Config) KIEClient() (*kie.Client, error) {
 // Records returns the record store of the namespace.
 func (c Config) Records(conn *Conn) *store.Records { return store.NewRecords(conn.Redis, c.Namespace) }
 
+// Ledger returns the counts of the MP4 tasks kiemv created in the namespace.
+func (c Config) Ledger(conn *Conn) *store.Ledger { return store.NewLedger(conn.Redis, c.Namespace) }
+
 // Limiter returns the rate limiter of the namespace, shared by every process.
 func (c Config) Limiter(conn *Conn) (*store.Limiter, error) {
 	l, err := store.NewLimiter(conn.Redis, c.Namespace, store.Limits(c.CreateLimit, c.RecordLimit))
@@ -71,6 +76,9 @@ type ServiceOptions struct {
 	FirstPoll time.Duration // delay before the first poll of a submitted task (0: at once)
 	// OnCreateWait hears that a submit waits for a create slot (nil: the Service logs it).
 	OnCreateWait func(jobs.CreateWait)
+	// JobsKIE is KIE's jobs API client (ConnectService sets it with NeedKIE): new tasks are
+	// created there when Config.KIEAPI is jobs.APIJobs.
+	JobsKIE kie.API
 }
 
 // Service wires what submit, track, retry, cancel and the callback receiver need; k may be
@@ -82,7 +90,8 @@ func (c Config) Service(conn *Conn, k kie.API, o ServiceOptions) (*jobs.Service,
 	}
 	return &jobs.Service{KIE: k, Store: c.Records(conn), Limiter: lim, Enqueuer: conn.Client,
 		Queues: jobs.QueuesFor(c.Namespace), FirstPoll: o.FirstPoll, Log: c.Log, OnCreateWait: o.OnCreateWait,
-		Tasks: asynq.NewInspectorFromRedisClient(conn.Redis)}, nil
+		Tasks: asynq.NewInspectorFromRedisClient(conn.Redis), JobsKIE: o.JobsKIE, API: c.KIEAPI,
+		Counter: c.Ledger(conn)}, nil
 }
 
 // ConnectService checks the API key (when o.NeedKIE), connects to Redis and wires a Service.
@@ -94,7 +103,7 @@ func (c Config) ConnectService(ctx context.Context, o ServiceOptions) (*Conn, *j
 		if err != nil {
 			return nil, nil, err
 		}
-		k = client
+		k, o.JobsKIE = client, client.Jobs()
 	}
 	conn, err := c.Connect(ctx)
 	if err != nil {

@@ -38,7 +38,8 @@ type WorkerConfig struct {
 // WorkerOptions are what a caller adds to a production worker, passed in before it is built.
 // `kiemv bench` probes the handlers with them.
 type WorkerOptions struct {
-	// WrapPollKIE, when set, wraps the KIE client of the poll handler (around the metrics).
+	// WrapPollKIE, when set, wraps the legacy API client of the poll handler (around the
+	// metrics), once; the jobs API client is not wrapped.
 	WrapPollKIE func(jobs.Details) jobs.Details
 	// Hooks, when set, observe both handlers after the metrics do.
 	Hooks *jobs.Hooks
@@ -76,7 +77,7 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 	q := jobs.QueuesFor(c.Namespace)
 	recs := c.Records(conn)
 	m := metrics.New(recs, asynq.NewInspectorFromRedisClient(conn.Redis))
-	k := m.KIE(client)
+	k, kj := m.KIE(client), m.KIE(client.Jobs())
 	var pollKIE jobs.Details = k
 	if opt.WrapPollKIE != nil {
 		pollKIE = opt.WrapPollKIE(k)
@@ -89,9 +90,9 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 			}
 			return nil // any answer but a transient error: KIE is back
 		}}
-	poller := &jobs.Poller{Breaker: breaker, KIE: pollKIE, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
+	poller := &jobs.Poller{Breaker: breaker, KIE: pollKIE, JobsKIE: kj, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
 		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}, Hooks: hooks}
-	dl := &jobs.Downloader{Breaker: breaker, KIE: k, Store: recs, Files: dir, Log: c.Log, HTTP: videoClient(c, wc),
+	dl := &jobs.Downloader{Breaker: breaker, KIE: k, JobsKIE: kj, Store: recs, Files: dir, Log: c.Log, HTTP: videoClient(c, wc),
 		Config: jobs.DownloadConfig{MaxBytes: wc.MaxVideoBytes}, Hooks: hooks}
 	svc, err := c.Service(conn, nil, ServiceOptions{})
 	if err != nil {
