@@ -16,15 +16,17 @@ import (
 // poll's record-info call as bookScript does.
 // KEYS: record, limit key, holder key. ARGV: generation, the state that books (pending),
 // then bookScript's ARGV.
-// Reply: {"missing"} or {wait µs ("-1": no call taken), state, gen, created_at, retried_at}.
+// Reply: {"missing"} or {wait µs ("-1": no call taken), state, gen, created_at, retried_at, api},
+// an absent field as "" (to a client speaking RESP3, HMGET gives Lua nil for it, and a nil
+// inside a Lua array is where its reply may end).
 var loadReserveScript = redis.NewScript(replicateLua + bookLua + `
-local f = redis.call('HMGET', KEYS[1], '` + fState + `', '` + fGeneration + `', '` + fCreatedAt + `', '` + fRetriedAt + `')
+local f = redis.call('HMGET', KEYS[1], '` + fState + `', '` + fGeneration + `', '` + fCreatedAt + `', '` + fRetriedAt + `', '` + fAPI + `')
 if not f[1] then return {'missing'} end
 local wait = -1
 if f[1] == ARGV[2] and (tonumber(f[2]) or 1) == tonumber(ARGV[1]) then
   wait = book(KEYS[2], KEYS[3], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 end
-return {string.format('%d', wait), f[1], f[2], f[3], f[4]}
+return {string.format('%d', wait), f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or ''}
 `)
 
 // pollFields are the record fields loadReserveScript returns, in its order.
@@ -36,7 +38,7 @@ var _ jobs.LoadReserver = (*Limiter)(nil)
 // Records of the same namespace) and, when it is pending and at generation gen, takes a call
 // of the named limit for it as Reserve(name, id) does. booked is false when no call was
 // taken (the record is in another state or generation); wait is then 0. The record holds
-// what a poll needs, no more: TaskID, State, Generation, CreatedAt and RetriedAt.
+// what a poll needs, no more: TaskID, State, Generation, CreatedAt, RetriedAt and API.
 func (l *Limiter) LoadReserve(ctx context.Context, name, id string, gen int64) (rec *jobs.Record, wait time.Duration, booked bool, err error) {
 	if err := jobs.ValidateID("task id", id); err != nil {
 		return nil, 0, false, fmt.Errorf("get record: %w", err)

@@ -67,10 +67,14 @@ func TestLoadReserve(t *testing.T) {
 		!rec.RetriedAt.Equal(retried) || rec.API != jobs.APIJobs {
 		t.Errorf("mp4_a read back as %+v", rec)
 	}
-	// The next books its turn in line, ~250ms away, as Reserve would …
-	_, wait, booked, err = lim.LoadReserve(ctx, "x", "mp4_b", 1)
+	// The next books its turn in line, ~250ms away, as Reserve would; mp4_b has none of the
+	// optional fields (generation, retried_at, api): the reply holds them all the same.
+	rec, wait, booked, err = lim.LoadReserve(ctx, "x", "mp4_b", 1)
 	if err != nil || !booked || wait < 150*time.Millisecond || wait > 260*time.Millisecond {
 		t.Fatalf("mp4_b: %v, %v, %v; want its turn, ~250ms away", wait, booked, err)
+	}
+	if rec.Generation != 1 || rec.API != "" || !rec.RetriedAt.IsZero() || rec.State != jobs.StatePending {
+		t.Errorf("mp4_b read back as %+v", rec)
 	}
 	// … and its booking is Reserve's: asking again early keeps it, at its time it goes once.
 	if d, err := lim.Reserve(ctx, "x", "mp4_b"); err != nil || d <= 0 || d > wait {
