@@ -121,7 +121,8 @@ type Sim struct {
 	outage       Fault              // SetOutage: the fault every API call answers (chaos.go)
 	inFlight     map[string]int     // record-info calls in flight per task, for MaxConcurrentPolls
 	stats        Stats
-	cb           *callbacks // callback deliveries (callback.go), made on first use
+	cb           *callbacks  // callback deliveries (callback.go), made on first use
+	songs        *musicState // music tasks (song.go), made on first use
 }
 
 // New returns a simulator configured by cfg, with defaults filled in.
@@ -182,6 +183,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method, h = http.MethodPost, s.handleDownloadURL
 	case PathCredit:
 		method, h = http.MethodGet, s.handleCredit
+	case PathMusicRecordInfo:
+		method, h = http.MethodGet, s.handleMusicRecordInfo
 	default:
 		writeJSON(w, http.StatusNotFound, 404, "not found", nil)
 		return
