@@ -49,8 +49,9 @@ type Downloader struct {
 	Config  DownloadConfig
 	Log     *slog.Logger
 	NowFunc func() time.Time
-	Hooks   *Hooks   // optional observers (metrics)
-	Breaker *Breaker // optional: shared outage state of KIE and the video hosts
+	Hooks   *Hooks    // optional observers (metrics)
+	Breaker *Breaker  // optional: shared outage state of KIE and the video hosts
+	Songs   SongStore // optional: names the take of each video in its sidecar
 }
 
 // downloadAttempt is one run of a download task: the Downloader with its defaults filled in
@@ -105,8 +106,10 @@ func (a *downloadAttempt) process(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return a.onError(ctx, id, err)
 	}
+	done := a.now()
+	a.putSidecar(ctx, rec, res.size, res.sha256, done)
 	rec, err = a.change(ctx, id, Change{To: StateDownloaded, File: a.Files.FinalPath(id), Bytes: res.size,
-		SHA256: res.sha256, DownloadedAt: a.now(), PartETag: "-", ClearError: true,
+		SHA256: res.sha256, DownloadedAt: done, PartETag: "-", ClearError: true,
 		PartTotal: -1, // with PartETag: there is no partial file any more
 	})
 	if rec == nil && err == nil {

@@ -58,14 +58,16 @@ type Reconciler struct {
 	Tasks   TaskStates    // reads the state of a batch of tasks at once
 	Lock    Lock          // one sweeper at a time across all workers
 	Files   Files         // this worker's (nil: no partial files to clean)
+	Songs   SongStore     // followed songs, swept too (nil: none)
 	Config  ReconcileConfig
 	Log     *slog.Logger
 	NowFunc func() time.Time
 	Hooks   *Hooks
 
-	token   string
-	cursors map[State]uint64
-	next    int // index in waiting of the state the next sweep starts with
+	token      string
+	cursors    map[State]uint64
+	next       int    // index in waiting of the state the next sweep starts with
+	songCursor uint64 // where the walk over open songs goes on
 }
 
 // SweepResult counts what one sweep did.
@@ -136,6 +138,9 @@ func (r *Reconciler) Sweep(ctx context.Context) (SweepResult, error) {
 		if res.Examined >= cfg.PerSweep {
 			r.next = (r.next + i) % len(waiting) // go on here next sweep
 		}
+	}
+	if r.Songs != nil && res.Examined < cfg.PerSweep {
+		return res, r.sweepSongs(ctx, cfg, amb, &res)
 	}
 	return res, nil
 }

@@ -19,6 +19,8 @@ const DefaultNamespace = "kiemv"
 //	<ns>:cb:<task id>:<stamp>        string: a callback already acted on (ReplayGuard)
 //	<ns>:lock:<name>                 string: the token of the lock's holder (Lock)
 //	<ns>:outage:<dep>:<part>         fails, ok, open, probe: a dependency's breaker (Outages)
+//	<ns>:song:<music task id>        string: a followed song, as JSON (Songs)
+//	<ns>:songs:open                  sorted set: music task ids of songs not ended, by creation time in unix ms (Songs)
 //
 // Namespaces and ids hold no ':' (ids pass jobs.ValidateID), so no two kinds collide; the
 // update script relies on it when it reads the id back from a record key's ":rec:" suffix.
@@ -63,3 +65,9 @@ func (k Keys) Lock(name string) string { return k.ns + ":lock:" + name }
 // one of "fails" (sorted set: holder → unix ms of its last failure), "ok" (unix ms of the last
 // success), "open" (unix ms it opened; absent when closed) or "probe" (the probe lease).
 func (k Keys) Outage(dep, part string) string { return k.ns + ":outage:" + dep + ":" + part }
+
+// Song is the followed song of music task id (a JSON document).
+func (k Keys) Song(id string) string { return k.ns + ":song:" + id }
+
+// OpenSongs is the index of the songs that have not ended, for the reconciler.
+func (k Keys) OpenSongs() string { return k.ns + ":songs:open" }

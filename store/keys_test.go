@@ -35,6 +35,8 @@ func TestKeyNames(t *testing.T) {
 		{d.Callback("mp4_1", "1700000000"), "kiemv:cb:mp4_1:1700000000"},
 		{k.Lock("reconcile"), "ns1:lock:reconcile"},
 		{k.Outage("kie", "open"), "ns1:outage:kie:open"},
+		{k.Song("5c79aa01be8e"), "ns1:song:5c79aa01be8e"},
+		{d.OpenSongs(), "kiemv:songs:open"},
 	} {
 		if c.got != c.want {
 			t.Errorf("key %q; want %q", c.got, c.want)

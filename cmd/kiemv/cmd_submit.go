@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/view"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -27,7 +28,7 @@ func submitCommand() *cli.Command {
 		ArgsUsage: " ",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "task-id", Usage: "the music task id (from Generate or Extend Music); required"},
-			&cli.StringFlag{Name: "audio-id", Usage: "the track id (sunoData[].id); required"},
+			&cli.StringFlag{Name: "audio-id", Usage: "the track id (sunoData[].id); without it, every take of the song (prints the music task id)"},
 			&cli.StringFlag{Name: "author", Usage: "signature on the cover, at most 50 characters"},
 			&cli.StringFlag{Name: "domain", Usage: "watermark at the bottom, at most 50 characters"},
 			&cli.StringFlag{Name: "callback-url", Usage: "public URL where KIE POSTs the result (see kiemv callbacks)"},
@@ -54,6 +55,9 @@ func submitCommand() *cli.Command {
 // runSubmit creates (at most once per audio) and follows one MP4 task. While it waits for a
 // create slot it says so on stderr, once, then about every 10 s.
 func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout, stderr io.Writer) error {
+	if o.Req.AudioID == "" && o.Req.MusicTaskID != "" {
+		return runSubmitSong(ctx, cfg, o, stdout)
+	}
 	if err := o.Req.Validate(); err != nil {
 		return submitUsage(err)
 	}
@@ -80,7 +84,7 @@ func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout, std
 		cfg.Log.Info("audio was submitted before; following the existing task", "audio_id", o.Req.AudioID, "task_id", rec.TaskID, "state", rec.State)
 	}
 	if o.JSON {
-		return json.NewEncoder(stdout).Encode(rec)
+		return json.NewEncoder(stdout).Encode(view.Record(rec))
 	}
 	_, err = fmt.Fprintln(stdout, rec.TaskID)
 	return err

@@ -56,6 +56,9 @@ func (c Config) KIEClient() (*kie.Client, error) {
 // Records returns the record store of the namespace.
 func (c Config) Records(conn *Conn) *store.Records { return store.NewRecords(conn.Redis, c.Namespace) }
 
+// Songs returns the song store of the namespace.
+func (c Config) Songs(conn *Conn) *store.Songs { return store.NewSongs(conn.Redis, c.Namespace) }
+
 // Limiter returns the rate limiter of the namespace, shared by every process.
 func (c Config) Limiter(conn *Conn) (*store.Limiter, error) {
 	l, err := store.NewLimiter(conn.Redis, c.Namespace, store.Limits(c.CreateLimit, c.RecordLimit))
@@ -80,7 +83,7 @@ func (c Config) Service(conn *Conn, k kie.API, o ServiceOptions) (*jobs.Service,
 	if err != nil {
 		return nil, err
 	}
-	return &jobs.Service{KIE: k, Store: c.Records(conn), Limiter: lim, Enqueuer: conn.Client,
+	return &jobs.Service{KIE: k, Store: c.Records(conn), Songs: c.Songs(conn), Limiter: lim, Enqueuer: conn.Client,
 		Queues: jobs.QueuesFor(c.Namespace), FirstPoll: o.FirstPoll, Log: c.Log, OnCreateWait: o.OnCreateWait,
 		Tasks: asynq.NewInspectorFromRedisClient(conn.Redis)}, nil
 }
