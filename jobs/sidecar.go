@@ -24,11 +24,12 @@ type Sidecar struct {
 	DownloadedAt time.Time `json:"downloaded_at,omitzero"` // when the file was verified
 }
 
-// NewSidecar builds the sidecar of rec's verified file; title is its take's, or "".
+// NewSidecar builds the sidecar of rec's verified file; title is its take's, or "". Times
+// are cut to the millisecond, as the record keeps them.
 func NewSidecar(rec *Record, file, title string, size int64, sha string, downloadedAt time.Time) Sidecar {
 	return Sidecar{MP4TaskID: rec.TaskID, MusicTaskID: rec.MusicTaskID, AudioID: rec.AudioID, Title: title,
 		File: filepath.Base(file), Bytes: size, SHA256: sha, CreatedAt: rec.CreatedAt.UTC(),
-		CompletedAt: rec.CompletedAt.UTC(), DownloadedAt: downloadedAt.UTC()}
+		CompletedAt: rec.CompletedAt.UTC(), DownloadedAt: downloadedAt.UTC().Truncate(time.Millisecond)}
 }
 
 // sidecarAttempts is how often a sidecar write is tried before the download goes on without it.
