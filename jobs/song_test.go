@@ -211,7 +211,9 @@ func TestReconcilerReadoptsLostSongs(t *testing.T) {
 // failingSidecars is a Files whose sidecars cannot be written.
 type failingSidecars struct{ jobs.Files }
 
-func (failingSidecars) PutSidecar(context.Context, string, []byte) error { return errors.New("disk full") }
+func (failingSidecars) PutSidecar(context.Context, string, []byte) error {
+	return errors.New("disk full")
+}
 
 func TestDownloadWritesSidecar(t *testing.T) {
 	t.Parallel()
