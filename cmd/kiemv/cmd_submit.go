@@ -19,6 +19,7 @@ type submitOptions struct {
 	Req       jobs.SubmitRequest // Req.Timeout is --timeout
 	JSON      bool
 	FirstPoll time.Duration
+	Song      bool // no --audio-id: every take of the song
 }
 
 func submitCommand() *cli.Command {
@@ -46,7 +47,8 @@ func submitCommand() *cli.Command {
 			}
 			o := submitOptions{JSON: c.Bool("json"), FirstPoll: c.Duration("first-poll"), Req: jobs.SubmitRequest{
 				MusicTaskID: c.String("task-id"), AudioID: c.String("audio-id"), Author: c.String("author"),
-				Domain: c.String("domain"), CallbackURL: c.String("callback-url"), Timeout: c.Duration("timeout")}}
+				Domain: c.String("domain"), CallbackURL: c.String("callback-url"), Timeout: c.Duration("timeout")},
+				Song: !c.IsSet("audio-id")}
 			return runSubmit(c.Context, cfg, o, c.App.Writer, c.App.ErrWriter)
 		},
 	}
@@ -55,7 +57,7 @@ func submitCommand() *cli.Command {
 // runSubmit creates (at most once per audio) and follows one MP4 task. While it waits for a
 // create slot it says so on stderr, once, then about every 10 s.
 func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout, stderr io.Writer) error {
-	if o.Req.AudioID == "" && o.Req.MusicTaskID != "" {
+	if o.Song {
 		return runSubmitSong(ctx, cfg, o, stdout)
 	}
 	if err := o.Req.Validate(); err != nil {
