@@ -119,3 +119,23 @@ func TestSongsConcurrentUpdatesAndScan(t *testing.T) {
 		t.Errorf("open index holds %d; want 2", n)
 	}
 }
+
+func TestAudioTask(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newRecords(t)
+	if id, err := s.AudioTask(ctx, "a1:00"); id != "" || err != nil {
+		t.Errorf("no key: %q, %v", id, err)
+	}
+	if _, token, err := s.ReserveAudio(ctx, "a1:00", time.Minute); err != nil || token == "" {
+		t.Fatal(err)
+	}
+	if id, err := s.AudioTask(ctx, "a1:00"); id != "" || err != nil {
+		t.Errorf("a claim: %q, %v; want none", id, err)
+	}
+	if _, err := s.BindAudio(ctx, "a1:00", "mp4_1"); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := s.AudioTask(ctx, "a1:00"); id != "mp4_1" || err != nil {
+		t.Errorf("bound: %q, %v; want mp4_1", id, err)
+	}
+}

@@ -36,6 +36,8 @@ func submitCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the whole record as JSON"},
 			&cli.DurationFlag{Name: "first-poll", Value: 5 * time.Second, Usage: "delay before the first poll"},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up (exit 1, nothing created) after waiting this long for a create slot; 0: wait as long as it takes"},
+			&cli.StringFlag{Name: "from", Usage: "submit every line of this JSON Lines or CSV file (- for stdin); see the README"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "with --from: check every line and say what it would create and cost; create nothing"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := readGlobals(c)
@@ -44,6 +46,9 @@ func submitCommand() *cli.Command {
 			}
 			if err := noArgs(c); err != nil {
 				return err
+			}
+			if c.IsSet("from") || c.Bool("dry-run") {
+				return runSubmitFrom(c, cfg)
 			}
 			o := submitOptions{JSON: c.Bool("json"), FirstPoll: c.Duration("first-poll"), Req: jobs.SubmitRequest{
 				MusicTaskID: c.String("task-id"), AudioID: c.String("audio-id"), Author: c.String("author"),
