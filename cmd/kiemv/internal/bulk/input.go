@@ -134,14 +134,18 @@ func readCSV(all []byte, d Defaults) ([]Input, error) {
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
-		line, _ := cr.FieldPos(0)
-		in := Input{Line: line}
+		var in Input
 		var pe *csv.ParseError
 		switch {
 		case errors.As(err, &pe):
-			in.Line, in.Err = pe.Line, fmt.Errorf("bad CSV: %v", pe.Err)
+			in.Line, in.Err = pe.StartLine, fmt.Errorf("bad CSV: %v", pe.Err)
+			out = append(out, in)
+			continue
 		case err != nil:
 			return out, fmt.Errorf("read the input: %w", err)
+		}
+		in.Line, _ = cr.FieldPos(0) // only after a record was read: it panics otherwise
+		switch {
 		case len(rec) == 1 && strings.TrimSpace(rec[0]) == "":
 			continue
 		case len(rec) != len(header):
@@ -171,7 +175,7 @@ func request(f map[string]string, d Defaults) (jobs.SubmitRequest, error) {
 		req.CallbackURL = d.CallbackURL
 	}
 	if req.AudioID == "" {
-		return req, jobs.SongRequest{MusicTaskID: req.MusicTaskID, Author: req.Author, Domain: req.Domain, CallbackURL: req.CallbackURL}.Validate()
+		return req, songReq(Input{Req: req}).Validate()
 	}
 	return req, req.Validate()
 }

@@ -122,8 +122,7 @@ func (r *runner) one(ctx context.Context, in Input) Result {
 	var err error
 	if in.Song() {
 		var sg *jobs.Song
-		sg, res.Created, err = r.sub.SubmitSong(ctx, jobs.SongRequest{MusicTaskID: in.Req.MusicTaskID, Author: in.Req.Author,
-			Domain: in.Req.Domain, CallbackURL: in.Req.CallbackURL})
+		sg, res.Created, err = r.sub.SubmitSong(ctx, songReq(in))
 		if sg != nil {
 			res.ID, res.Kind, res.State = sg.TaskID, "song", string(sg.State)
 		}
@@ -216,4 +215,9 @@ func (s Summary) Err() error {
 		msg += fmt.Sprintf(" (%d refused, lines %s)", s.Failed, strings.Trim(lines, "[]"))
 	}
 	return errors.New(msg + "; fix what is said on those lines and run the same file again: lines already done are not paid twice")
+}
+
+// songReq is the song request of a line without an audio id.
+func songReq(in Input) jobs.SongRequest {
+	return jobs.SongRequest{MusicTaskID: in.Req.MusicTaskID, Author: in.Req.Author, Domain: in.Req.Domain, CallbackURL: in.Req.CallbackURL}
 }
