@@ -146,3 +146,45 @@ func TestBulkCSVFromStdin(t *testing.T) {
 		t.Errorf("a CSV header naming unknown columns: exit %d, %q", code, bad.String())
 	}
 }
+
+// TestBulkInterruptedReleasesClaims: Ctrl-C while creates hang at KIE ends the run promptly,
+// every line says so, and every audio claim is given back: a rerun goes at once (a claim left
+// behind would hold it up to 2 minutes) and pays nothing twice, even for the creates KIE went
+// on with after kiemv stopped waiting (KIE answers "Mp4 record already exists" with the id).
+func TestBulkInterruptedReleasesClaims(t *testing.T) {
+	e := newEnv(t, kiesim.Config{CreateLimit: -1, SlowDelay: 3 * time.Second, DuplicateWithID: true})
+	e.globals = append(e.globals, "--create-limit", "1000", "--kie-timeout", "30s")
+	var b strings.Builder
+	for i := range 6 {
+		fmt.Fprintf(&b, `{"task_id":"int-m","audio_id":"int-a%d"}`+"\n", i)
+	}
+	path := filepath.Join(t.TempDir(), "in.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.FailNextCreates(4, kiesim.FaultSlow) // the first four creates (four at a time) hang
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(time.Second, cancel) // Ctrl-C
+	start := time.Now()
+	out, stderr, code := e.kiemv(ctx, "submit", "--from", path)
+	if code != 1 || time.Since(start) > 2500*time.Millisecond {
+		t.Fatalf("interrupted run: exit %d after %v; stderr %s", code, time.Since(start), tail(stderr, 800))
+	}
+	if n := strings.Count(out, "not submitted: interrupted"); n != 6 {
+		t.Errorf("%d lines say interrupted, want 6:\n%s", n, out)
+	}
+	time.Sleep(3 * time.Second) // KIE finishes the four creates it had
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	start = time.Now()
+	out, stderr, code = e.kiemv(ctx2, "submit", "--from", path)
+	if code != 0 || strings.Count(out, " pending\n") != 6 || time.Since(start) > 10*time.Second {
+		t.Fatalf("rerun after Ctrl-C: exit %d after %v, %q, %s", code, time.Since(start), out, tail(stderr, 800))
+	}
+	st := e.sim.Stats()
+	for i := range 6 {
+		if n := st.Creates[fmt.Sprintf("int-a%d", i)]; n != 1 {
+			t.Errorf("int-a%d: %d videos made, want 1", i, n)
+		}
+	}
+}
