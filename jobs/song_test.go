@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/kiemv/kiemv/jobs"
+	"github.com/kiemv/kiemv/jobs/kie"
 	"github.com/kiemv/kiemv/jobs/kie/kiesim"
 	"github.com/kiemv/kiemv/store"
 )
@@ -262,6 +263,49 @@ func TestDownloadWritesSidecar(t *testing.T) {
 		sc.CreatedAt, sc.CompletedAt, sc.DownloadedAt = want.CreatedAt, want.CompletedAt, want.DownloadedAt
 		if sc != want || sc.SHA256 != fileSHA(t, filepath.Join(s.dir.Path(), tk.MP4TaskID+".mp4")) || strings.Contains(string(b), "http") {
 			t.Errorf("sidecar %s; want %+v", b, want)
+		}
+	}
+}
+
+// brokeKIE refuses the create of one audio as KIE does without credits (code 402).
+type brokeKIE struct {
+	*kie.Client
+	audio string
+}
+
+func (b *brokeKIE) CreateVideo(ctx context.Context, req kie.CreateRequest) (string, error) {
+	if req.AudioID == b.audio {
+		return "", &kie.APIError{Op: "create", Code: 402, Msg: "The current credits are insufficient"}
+	}
+	return b.Client.CreateVideo(ctx, req)
+}
+
+// A take refused for good (no credits) fails the song with KIE's word; after a top-up, the
+// song submitted again creates only the missing take.
+func TestSongTakeRefusedThenCompleted(t *testing.T) {
+	t.Parallel()
+	s := newSongEnv(t)
+	takes := s.sim.TakeIDs("m-broke")
+	s.svc.KIE = &brokeKIE{Client: s.kie, audio: takes[1]}
+	s.submit("m-broke")
+	err := s.run("m-broke")
+	sg := s.song("m-broke")
+	if !errors.Is(err, asynq.SkipRetry) || sg.State != jobs.SongFailed || !strings.Contains(sg.Error, "402") ||
+		!strings.Contains(sg.Error, takes[1]) || sg.Takes[0].MP4TaskID == "" || sg.Takes[1].MP4TaskID != "" {
+		t.Fatalf("refused take: %v, %+v", err, sg)
+	}
+	s.svc.KIE = s.kie // topped up
+	s.submit("m-broke")
+	if err := s.run("m-broke"); err != nil {
+		t.Fatal(err)
+	}
+	again := s.song("m-broke")
+	if again.State != jobs.SongSubmitted || again.Takes[0].MP4TaskID != sg.Takes[0].MP4TaskID || again.Takes[1].MP4TaskID == "" {
+		t.Errorf("completed song %+v", again)
+	}
+	for _, a := range takes {
+		if n := s.sim.Stats().Creates[a]; n != 1 {
+			t.Errorf("take %s: %d creates, want 1", a, n)
 		}
 	}
 }

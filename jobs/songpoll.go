@@ -143,16 +143,18 @@ func (a *songAttempt) submitTakes(ctx context.Context, sg *Song) error {
 		sr := req.take(tk.AudioID)
 		sr.Timeout = songCreateWait
 		rec, _, err := a.Service.Submit(ctx, sr)
+		var apiErr *kie.APIError
 		switch {
 		case errors.Is(err, ErrWaitTimeout):
 			return &rateLimitedError{delay: 5 * time.Second, cause: "kiemv's shared create limit (song " + a.id + ")"}
 		case err != nil && ctx.Err() != nil:
 			return err // shutting down: Asynq hands the task back
-		case err != nil && kie.IsTemporary(err):
-			return fmt.Errorf("song %s: the video of take %s: %w", a.id, tk.AudioID, err)
-		case err != nil:
+		case err != nil && (errors.Is(err, ErrBadID) || (errors.As(err, &apiErr) && !apiErr.Temporary())):
+			// KIE refused it for good (no credits, validation…): retrying cannot help.
 			return a.end(ctx, SongFailed, fmt.Sprintf("the video of take %s (%q) of song %s could not be created: %v; once fixed, run `kiemv submit --task-id %s` again: takes already made are not made twice",
 				tk.AudioID, tk.Title, a.id, err, a.id))
+		case err != nil: // transient at KIE, or Redis: a counted retry
+			return fmt.Errorf("song %s: the video of take %s: %w", a.id, tk.AudioID, err)
 		}
 		if sg, err = a.update(ctx, SongSubmitting, func(s *Song) {
 			for j := range s.Takes {
