@@ -49,9 +49,11 @@ type Downloader struct {
 	Config  DownloadConfig
 	Log     *slog.Logger
 	NowFunc func() time.Time
-	Hooks   *Hooks    // optional observers (metrics)
-	Breaker *Breaker  // optional: shared outage state of KIE and the video hosts
-	Songs   SongStore // optional: names the take of each video in its sidecar
+	Hooks   *Hooks   // optional observers (metrics)
+	Breaker *Breaker // optional: shared outage state of KIE and the video hosts
+
+	// Songs, optional, names the take of each video in its sidecar.
+	Songs SongStore
 }
 
 // downloadAttempt is one run of a download task: the Downloader with its defaults filled in

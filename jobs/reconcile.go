@@ -64,9 +64,10 @@ type Reconciler struct {
 	NowFunc func() time.Time
 	Hooks   *Hooks
 
-	token      string
-	cursors    map[State]uint64
-	next       int    // index in waiting of the state the next sweep starts with
+	token   string
+	cursors map[State]uint64
+	next    int // index in waiting of the state the next sweep starts with
+
 	songCursor uint64 // where the walk over open songs goes on
 }
 
