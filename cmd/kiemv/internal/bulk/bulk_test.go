@@ -221,3 +221,19 @@ func TestDryRun(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressBar(t *testing.T) {
+	var term, out bytes.Buffer
+	Run(context.Background(), inputs(3), &fakeKIE{tasks: map[string]string{}}, Options{Concurrency: 1, Progress: &term}, &out)
+	got := term.String()
+	if !strings.Contains(got, "] 3/3  created 3, existing 0, errors 0, not submitted 0") || !strings.HasSuffix(got, "\r\033[K") ||
+		!strings.Contains(got, "[##########....................] 1/3") {
+		t.Errorf("progress drawn: %q", got)
+	}
+	if strings.Contains(out.String(), "\r") {
+		t.Errorf("the bar leaked into the output: %q", out.String())
+	}
+	if newBar(nil, 3) != nil {
+		t.Error("a bar without a terminal")
+	}
+}
