@@ -120,6 +120,11 @@ func (r *Reconciler) Sweep(ctx context.Context) (SweepResult, error) {
 		return res, err
 	}
 	res.Held = true
+	if r.Songs != nil { // first: songs are few, and must not starve behind a large walk
+		if err := r.sweepSongs(ctx, cfg, amb, &res); err != nil {
+			return res, err
+		}
+	}
 	for i := 0; i < len(waiting) && res.Examined < cfg.PerSweep; i++ {
 		st := waiting[(r.next+i)%len(waiting)]
 		for res.Examined < cfg.PerSweep {
@@ -139,9 +144,6 @@ func (r *Reconciler) Sweep(ctx context.Context) (SweepResult, error) {
 		if res.Examined >= cfg.PerSweep {
 			r.next = (r.next + i) % len(waiting) // go on here next sweep
 		}
-	}
-	if r.Songs != nil && res.Examined < cfg.PerSweep {
-		return res, r.sweepSongs(ctx, cfg, amb, &res)
 	}
 	return res, nil
 }
