@@ -309,3 +309,32 @@ func TestSongTakeRefusedThenCompleted(t *testing.T) {
 		}
 	}
 }
+
+// During a KIE outage a song's polls wait for the shared breaker (no retry used); once KIE is
+// back the song goes on.
+func TestSongWaitsOutKIEOutage(t *testing.T) {
+	t.Parallel()
+	s := newSongEnv(t)
+	s.sp.Breaker = &jobs.Breaker{State: s.outages(), Log: quietLog(), Config: jobs.BreakerConfig{Threshold: 1, CacheFor: time.Nanosecond}}
+	s.submit("m-out")
+	s.sim.SetOutage(kiesim.Fault455)
+	for i := range 3 {
+		err := s.run("m-out")
+		if err == nil || jobs.IsFailure(err) || !jobs.IsOutage(err) {
+			t.Fatalf("poll %d during the outage: %v; want an outage wait, no failure", i, err)
+		}
+	}
+	if sg := s.song("m-out"); sg.State != jobs.SongPending {
+		t.Fatalf("song during the outage: %+v", sg)
+	}
+	s.sim.SetOutage(kiesim.FaultNone)
+	if err := s.outages().Succeed(s.ctx, jobs.DepKIE); err != nil { // what the worker's probe does
+		t.Fatal(err)
+	}
+	if err := s.run("m-out"); err != nil {
+		t.Fatalf("after the outage: %v", err)
+	}
+	if sg := s.song("m-out"); sg.State != jobs.SongSubmitted {
+		t.Errorf("song after the outage: %+v", sg)
+	}
+}

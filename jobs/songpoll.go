@@ -30,6 +30,7 @@ type SongPoller struct {
 	Config  PollConfig
 	Log     *slog.Logger
 	NowFunc func() time.Time // default time.Now
+	Breaker *Breaker         // optional: shared KIE outage state, as for MP4 polls
 }
 
 // songAttempt is one run of a song:poll task.
@@ -79,6 +80,9 @@ func (a *songAttempt) run(ctx context.Context) error {
 	if now.Sub(songFollowedSince(sg)) > a.cfg.Budget {
 		return a.end(ctx, SongTimedOut, fmt.Sprintf("KIE did not finish music task %s within the poll budget of %v; run `kiemv submit --task-id %s` to follow it again", a.id, a.cfg.Budget, a.id))
 	}
+	if err := a.Breaker.wait(ctx, DepKIE); err != nil {
+		return err // KIE is down: wait for the probe, no retry used
+	}
 	if wait, err := a.allow(ctx); err != nil {
 		return fmt.Errorf("poll song %s: rate limiter: %w", a.id, err)
 	} else if wait > 0 {
@@ -88,6 +92,7 @@ func (a *songAttempt) run(ctx context.Context) error {
 	if err != nil {
 		return a.onError(ctx, sg, err)
 	}
+	a.Breaker.succeeded(ctx, DepKIE)
 	switch {
 	case mr.Status.Failed():
 		msg := fmt.Sprintf("KIE could not make music task %s: %s", a.id, mr.Status)
@@ -201,6 +206,9 @@ func (a *songAttempt) onError(ctx context.Context, sg *Song, err error) error {
 	case kie.IsTemporary(err):
 		if s, err := a.update(ctx, SongPending, count); s == nil || err != nil {
 			return err
+		}
+		if wait := a.Breaker.failed(ctx, DepKIE, "song:"+a.id); wait != nil {
+			return wait // KIE is down for many tasks (or this one looks once more): no retry used
 		}
 		return fmt.Errorf("poll song %s: %w", a.id, err)
 	}
