@@ -193,7 +193,7 @@ func (a *songAttempt) onError(ctx context.Context, sg *Song, err error) error {
 			}
 			return a.notReady()
 		}
-		return a.end(ctx, SongFailed, fmt.Sprintf("KIE has no music task %s; check the id (it is the taskId Generate Music returned)", a.id), count)
+		return a.end(ctx, SongFailed, fmt.Sprintf("KIE has no music task %s; check the id (it is the taskId Generate Music returned; an MP4 task id is followed with `kiemv track %s`)", a.id, a.id), count)
 	case kie.IsRateLimited(err):
 		if s, err := a.update(ctx, SongPending, count); s == nil || err != nil {
 			return err
