@@ -212,7 +212,11 @@ func (s Summary) Err() error {
 		if len(s.FailedLines) > 20 {
 			lines = strings.TrimSuffix(lines, "]") + " …]"
 		}
-		msg += fmt.Sprintf(" (%d refused, lines %s)", s.Failed, strings.Trim(lines, "[]"))
+		word := "lines"
+		if s.Failed == 1 {
+			word = "line"
+		}
+		msg += fmt.Sprintf(" (%d refused, %s %s)", s.Failed, word, strings.Trim(lines, "[]"))
 	}
 	return errors.New(msg + "; fix what is said on those lines and run the same file again: lines already done are not paid twice")
 }
