@@ -52,6 +52,9 @@ type Downloader struct {
 	Hooks   *Hooks    // optional observers (metrics)
 	Breaker *Breaker  // optional: shared outage state of KIE and the video hosts
 	JobsKIE URLSource // KIE's jobs API, for fresh URLs of records on it (nil: the legacy API is asked)
+
+	// Songs, optional, names the take of each video in its sidecar.
+	Songs SongStore
 }
 
 // downloadAttempt is one run of a download task: the Downloader with its defaults filled in
@@ -106,8 +109,10 @@ func (a *downloadAttempt) process(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return a.onError(ctx, id, err)
 	}
+	done := a.now()
+	a.putSidecar(ctx, rec, res.size, res.sha256, done)
 	rec, err = a.change(ctx, id, Change{To: StateDownloaded, File: a.Files.FinalPath(id), Bytes: res.size,
-		SHA256: res.sha256, DownloadedAt: a.now(), PartETag: "-", ClearError: true,
+		SHA256: res.sha256, DownloadedAt: done, PartETag: "-", ClearError: true,
 		PartTotal: -1, // with PartETag: there is no partial file any more
 	})
 	if rec == nil && err == nil {

@@ -66,6 +66,10 @@ type Files interface {
 	Owner() string
 	// PartIDs lists the ids that have a partial file, for the reconciler's clean-up.
 	PartIDs() ([]string, error)
+	// PutSidecar writes data as the sidecar of id (<id>.json next to <id>.mp4) atomically:
+	// a reader sees the old sidecar or the new one, never part of one, and it survives a crash
+	// once PutSidecar returns.
+	PutSidecar(ctx context.Context, id string, data []byte) error
 }
 
 // Names of the limits a Limiter knows.

@@ -58,6 +58,7 @@ type Reconciler struct {
 	Tasks   TaskStates    // reads the state of a batch of tasks at once
 	Lock    Lock          // one sweeper at a time across all workers
 	Files   Files         // this worker's (nil: no partial files to clean)
+	Songs   SongStore     // followed songs, swept too (nil: none)
 	Config  ReconcileConfig
 	Log     *slog.Logger
 	NowFunc func() time.Time
@@ -66,6 +67,8 @@ type Reconciler struct {
 	token   string
 	cursors map[State]uint64
 	next    int // index in waiting of the state the next sweep starts with
+
+	songCursor uint64 // where the walk over open songs goes on
 }
 
 // SweepResult counts what one sweep did.
@@ -117,6 +120,11 @@ func (r *Reconciler) Sweep(ctx context.Context) (SweepResult, error) {
 		return res, err
 	}
 	res.Held = true
+	if r.Songs != nil { // first: songs are few, and must not starve behind a large walk
+		if err := r.sweepSongs(ctx, cfg, amb, &res); err != nil {
+			return res, err
+		}
+	}
 	for i := 0; i < len(waiting) && res.Examined < cfg.PerSweep; i++ {
 		st := waiting[(r.next+i)%len(waiting)]
 		for res.Examined < cfg.PerSweep {

@@ -17,6 +17,7 @@ import (
 type Service struct {
 	KIE      kie.API
 	Store    Store
+	Songs    SongStore // followed songs (nil: SubmitSong refuses)
 	Limiter  Limiter
 	Enqueuer Enqueuer
 	Queues   Queues

@@ -20,12 +20,14 @@ type WorkerConfig struct {
 	ShutdownTimeout     time.Duration // how long in-flight tasks may finish on stop (default 10s)
 	Backoff             Backoff
 	Log                 *slog.Logger
+	Songs               *SongPoller // handles song:poll tasks on the poll queue (nil: none)
 }
 
 // Worker runs the poll and download handlers, and the reconciler.
 type Worker struct {
 	poll, download *asynq.Server
 	poller         *Poller
+	songs          *SongPoller
 	downloader     *Downloader
 	reconciler     *Reconciler
 	stopWithin     time.Duration // how long Run waits for the servers to stop
@@ -63,7 +65,11 @@ func NewWorker(cfg WorkerConfig, p *Poller, d *Downloader, r *Reconciler) *Worke
 			if IsFailure(err) {
 				log.Warn("task attempt failed", "type", t.Type(), "payload", string(t.Payload()), "error", err)
 			}
-			if archives(ctx, err) {
+			switch {
+			case !archives(ctx, err):
+			case t.Type() == TypeSongPoll && cfg.Songs != nil:
+				abandonSong(ctx, cfg.Songs.Songs, log, t, err)
+			default:
 				abandon(ctx, p.Store, log, t, err)
 			}
 		}),
@@ -71,7 +77,7 @@ func NewWorker(cfg WorkerConfig, p *Poller, d *Downloader, r *Reconciler) *Worke
 	pc, dc := base, base
 	pc.Concurrency, pc.Queues = cfg.PollConcurrency, map[string]int{cfg.Queues.Poll: 1}
 	dc.Concurrency, dc.Queues = cfg.DownloadConcurrency, map[string]int{cfg.Queues.Download: 1}
-	return &Worker{poll: asynq.NewServer(cfg.Redis, pc), download: asynq.NewServer(cfg.Redis, dc), poller: p, downloader: d, reconciler: r,
+	return &Worker{poll: asynq.NewServer(cfg.Redis, pc), download: asynq.NewServer(cfg.Redis, dc), poller: p, songs: cfg.Songs, downloader: d, reconciler: r,
 		stopWithin: cfg.ShutdownTimeout + stopSlack, log: log}
 }
 
@@ -80,6 +86,9 @@ func NewWorker(cfg WorkerConfig, p *Poller, d *Downloader, r *Reconciler) *Worke
 func (w *Worker) Run(ctx context.Context) error {
 	pm := asynq.NewServeMux()
 	pm.Handle(TypePoll, w.poller)
+	if w.songs != nil {
+		pm.Handle(TypeSongPoll, w.songs)
+	}
 	dm := asynq.NewServeMux()
 	dm.Handle(TypeDownload, w.downloader)
 	if err := w.poll.Start(pm); err != nil {

@@ -20,6 +20,8 @@ const DefaultNamespace = "kiemv"
 //	<ns>:lock:<name>                 string: the token of the lock's holder (Lock)
 //	<ns>:outage:<dep>:<part>         fails, ok, open, probe: a dependency's breaker (Outages)
 //	<ns>:credits                     hash: MP4 creates per UTC day "YYYY-MM-DD" and "total" (Ledger)
+//	<ns>:song:<music task id>        string: a followed song, as JSON (Songs)
+//	<ns>:songs:open                  sorted set: music task ids of songs not ended, by creation time in unix ms (Songs)
 //
 // Namespaces and ids hold no ':' (ids pass jobs.ValidateID), so no two kinds collide; the
 // update script relies on it when it reads the id back from a record key's ":rec:" suffix.
@@ -67,3 +69,9 @@ func (k Keys) Outage(dep, part string) string { return k.ns + ":outage:" + dep +
 
 // Credits is the hash of the MP4 tasks kiemv created: a field per UTC day, and "total".
 func (k Keys) Credits() string { return k.ns + ":credits" }
+
+// Song is the followed song of music task id (a JSON document).
+func (k Keys) Song(id string) string { return k.ns + ":song:" + id }
+
+// OpenSongs is the index of the songs that have not ended, for the reconciler.
+func (k Keys) OpenSongs() string { return k.ns + ":songs:open" }

@@ -36,6 +36,8 @@ func TestKeyNames(t *testing.T) {
 		{k.Lock("reconcile"), "ns1:lock:reconcile"},
 		{k.Outage("kie", "open"), "ns1:outage:kie:open"},
 		{k.Credits(), "ns1:credits"},
+		{k.Song("5c79aa01be8e"), "ns1:song:5c79aa01be8e"},
+		{d.OpenSongs(), "kiemv:songs:open"},
 	} {
 		if c.got != c.want {
 			t.Errorf("key %q; want %q", c.got, c.want)

@@ -32,7 +32,10 @@ func TestBadInputRefusedBeforeAnyCall(t *testing.T) {
 		{"control character in author", []string{"submit", "--task-id", "m1", "--audio-id", "a1", "--author", "Ann\x1b[2J"}, "--author"},
 		{"invalid UTF-8 in domain", []string{"submit", "--task-id", "m1", "--audio-id", "a1", "--domain", "ex\xffample"}, "--domain"},
 		{"reconcile interval too short", []string{"worker", "--reconcile-interval", "100ms"}, "--reconcile-interval"},
-		{"missing flag", []string{"submit", "--task-id", "m1"}, "audio-id"},
+		{"missing flag", []string{"submit", "--audio-id", "a1"}, "--task-id"},
+		{"song with a bad task id", []string{"submit", "--task-id", "m/1"}, "music task id"},
+		{"song with a bad author", []string{"submit", "--task-id", "m1", "--author", strings.Repeat("x", 51)}, "--author"},
+		{"list --song bad id", []string{"list", "--song", "a b"}, "--song"},
 		{"track bad id", []string{"track", "ok", "bad id"}, "mp4 task id"},
 		{"track nothing", []string{"track"}, "at least one"},
 		{"status bad id", []string{"status", "x;rm"}, "mp4 task id"},
@@ -181,7 +184,8 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"submit", "--task-id", "m1"}, "--audio-id"},
+		{[]string{"submit", "--audio-id", "a1"}, "--task-id"},
+		{[]string{"submit"}, "--task-id"}, // a whole song needs its music task id too
 		{[]string{"submit", "--api-key", "x", "--task-id", "m", "--audio-id", "a"}, "--api-key is a global flag: put it before the command, as in `kiemv --api-key … submit …`"},
 		{[]string{"list", "--bogus"}, "kiemv list has no flag --bogus: run `kiemv list --help`"},
 		{[]string{"wait", "mp4_x", "--timeout", "5s"}, `"--timeout" after the ids: flags go before the ids`},

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/view"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -21,6 +23,7 @@ func listCommand() *cli.Command {
 			&cli.StringFlag{Name: "state", Usage: "only this state (pending, ready, downloading, downloaded, failed, timed_out, expired, canceled)"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON record per line"},
 			&cli.IntFlag{Name: "limit", Value: 100, Usage: "at most this many records"},
+			&cli.StringFlag{Name: "song", Usage: "only the videos of this song (music task id), in take order"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := readGlobals(c)
@@ -35,6 +38,12 @@ func listCommand() *cli.Command {
 			}
 			if c.Int("limit") < 1 {
 				return usagef("--limit must be at least 1")
+			}
+			if song := c.String("song"); song != "" {
+				if err := jobs.ValidateID("music task id", song); err != nil {
+					return usagef("--song: %v", err)
+				}
+				return runListSong(c.Context, cfg, song, c.Bool("json"), c.App.Writer)
 			}
 			return runList(c.Context, cfg, st, c.Int("limit"), c.Bool("json"), c.App.Writer)
 		},
@@ -52,10 +61,31 @@ func runList(ctx context.Context, cfg app.Config, st jobs.State, limit int, asJS
 	if err != nil {
 		return err
 	}
+	return printList(recs, asJSON, stdout)
+}
+
+// runListSong prints the videos of a song's takes.
+func runListSong(ctx context.Context, cfg app.Config, song string, asJSON bool, stdout io.Writer) error {
+	conn, err := cfg.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	recs, err := view.SongRecords(ctx, cfg.Records(conn), cfg.Songs(conn), song)
+	if errors.Is(err, jobs.ErrNoSong) {
+		return fmt.Errorf("kiemv follows no song %s (namespace %q); start with `kiemv submit --task-id %s`", song, cfg.Namespace, song)
+	} else if err != nil {
+		return err
+	}
+	return printList(recs, asJSON, stdout)
+}
+
+// printList prints records as a table, or as JSON lines.
+func printList(recs []*jobs.Record, asJSON bool, stdout io.Writer) error {
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		for _, r := range recs {
-			if err := enc.Encode(r); err != nil {
+			if err := enc.Encode(view.Record(r)); err != nil {
 				return err
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/view"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -17,7 +18,7 @@ import (
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
-		Usage:     "show one followed task",
+		Usage:     "show one followed MP4 task, or song (music task id)",
 		ArgsUsage: "ID",
 		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the record as JSON"}},
 		Action: func(c *cli.Context) error {
@@ -45,12 +46,21 @@ func runStatus(ctx context.Context, cfg app.Config, id string, asJSON bool, stdo
 	defer conn.Close()
 	rec, err := cfg.Records(conn).Get(ctx, id)
 	if errors.Is(err, jobs.ErrNoRecord) {
-		return fmt.Errorf("kiemv does not follow mp4 task %s (namespace %q); start with `kiemv track %s`", id, cfg.Namespace, id)
+		sg, serr := view.Song(ctx, cfg.Records(conn), cfg.Songs(conn), id)
+		switch {
+		case errors.Is(serr, jobs.ErrNoSong):
+			return fmt.Errorf("kiemv follows no mp4 task or song %s (namespace %q); start with `kiemv track %s`, or `kiemv submit --task-id %s` for a song", id, cfg.Namespace, id, id)
+		case serr != nil:
+			return serr
+		case asJSON:
+			return json.NewEncoder(stdout).Encode(sg)
+		}
+		return view.PrintSong(stdout, sg)
 	} else if err != nil {
 		return err
 	}
 	if asJSON {
-		return json.NewEncoder(stdout).Encode(rec)
+		return json.NewEncoder(stdout).Encode(view.Record(rec))
 	}
 	return printRecord(stdout, rec)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/view"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -19,6 +20,7 @@ type submitOptions struct {
 	JSON       bool
 	FirstPoll  time.Duration
 	MaxCredits float64 // 0: no bound
+	Song       bool    // no --audio-id: every take of the song
 }
 
 func submitCommand() *cli.Command {
@@ -28,7 +30,7 @@ func submitCommand() *cli.Command {
 		ArgsUsage: " ",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "task-id", Usage: "the music task id (from Generate or Extend Music); required"},
-			&cli.StringFlag{Name: "audio-id", Usage: "the track id (sunoData[].id); required"},
+			&cli.StringFlag{Name: "audio-id", Usage: "the track id (sunoData[].id); without it, every take of the song (prints the music task id)"},
 			&cli.StringFlag{Name: "author", Usage: "signature on the cover, at most 50 characters"},
 			&cli.StringFlag{Name: "domain", Usage: "watermark at the bottom, at most 50 characters"},
 			&cli.StringFlag{Name: "callback-url", Usage: "public URL where KIE POSTs the result (see kiemv callbacks)"},
@@ -36,6 +38,8 @@ func submitCommand() *cli.Command {
 			&cli.DurationFlag{Name: "first-poll", Value: 5 * time.Second, Usage: "delay before the first poll"},
 			&cli.Float64Flag{Name: "max-credits", Usage: "never create beyond this many credits in this run (see --mp4-credits); 0: no bound"},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up (exit 1, nothing created) after waiting this long for a create slot; 0: wait as long as it takes"},
+			&cli.StringFlag{Name: "from", Usage: "submit every line of this JSON Lines or CSV file (- for stdin); see the README"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "with --from: check every line and say what it would create and cost; create nothing"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := readGlobals(c)
@@ -45,9 +49,13 @@ func submitCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
+			if c.IsSet("from") || c.Bool("dry-run") {
+				return runSubmitFrom(c, cfg)
+			}
 			o := submitOptions{JSON: c.Bool("json"), FirstPoll: c.Duration("first-poll"), MaxCredits: c.Float64("max-credits"), Req: jobs.SubmitRequest{
 				MusicTaskID: c.String("task-id"), AudioID: c.String("audio-id"), Author: c.String("author"),
-				Domain: c.String("domain"), CallbackURL: c.String("callback-url"), Timeout: c.Duration("timeout")}}
+				Domain: c.String("domain"), CallbackURL: c.String("callback-url"), Timeout: c.Duration("timeout")},
+				Song: !c.IsSet("audio-id")}
 			return runSubmit(c.Context, cfg, o, c.App.Writer, c.App.ErrWriter)
 		},
 	}
@@ -56,6 +64,9 @@ func submitCommand() *cli.Command {
 // runSubmit creates (at most once per audio) and follows one MP4 task. While it waits for a
 // create slot it says so on stderr, once, then about every 10 s.
 func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout, stderr io.Writer) error {
+	if o.Song {
+		return runSubmitSong(ctx, cfg, o, stdout)
+	}
 	if err := o.Req.Validate(); err != nil {
 		return submitUsage(err)
 	}
@@ -87,7 +98,7 @@ func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout, std
 		cfg.Log.Info("audio was submitted before; following the existing task", "audio_id", o.Req.AudioID, "task_id", rec.TaskID, "state", rec.State)
 	}
 	if o.JSON {
-		return json.NewEncoder(stdout).Encode(rec)
+		return json.NewEncoder(stdout).Encode(view.Record(rec))
 	}
 	_, err = fmt.Fprintln(stdout, rec.TaskID)
 	return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/view"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -51,7 +52,7 @@ func runWait(ctx context.Context, cfg app.Config, ids []string, timeout, every t
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	st := cfg.Records(conn)
+	st := view.Either{Store: cfg.Records(conn), Songs: cfg.Songs(conn)} // a song id waits for every take's video
 	final := make(map[string]*jobs.Record, len(ids))
 	down := false // Redis could not be read: keep trying (it may be restarting) until it answers
 	for len(final) < len(ids) {
@@ -61,7 +62,7 @@ func runWait(ctx context.Context, cfg app.Config, ids []string, timeout, every t
 			}
 			rec, err := st.Get(ctx, id)
 			if errors.Is(err, jobs.ErrNoRecord) {
-				return fmt.Errorf("kiemv does not follow mp4 task %s; start with `kiemv track %s`", id, id)
+				return fmt.Errorf("kiemv follows no mp4 task or song %s; start with `kiemv track %s`, or `kiemv submit --task-id %s` for a song", id, id, id)
 			} else if err != nil && ctx.Err() == nil {
 				if !down {
 					fmt.Fprintf(stderr, "kiemv: cannot read mp4 task %s from Redis (%v); retrying until Redis answers\n", id, err)

@@ -50,9 +50,15 @@ func TestDevDemoExitWhenDone(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("dev exited %d after %v\nstdout:\n%s\nstderr:\n%s", code, time.Since(start), out.String(), tail(errb.String(), 3000))
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
-	if len(files) != 3 {
-		t.Fatalf("download dir holds %v, want exactly 3 .mp4 files", files)
+	all, _ := filepath.Glob(filepath.Join(dir, "*"))
+	files, _ := filepath.Glob(filepath.Join(dir, "*.mp4"))
+	if len(files) != 3 || len(all) != 6 {
+		t.Fatalf("download dir holds %v, want exactly 3 .mp4 files and their .json sidecars", all)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(strings.TrimSuffix(f, ".mp4") + ".json"); err != nil {
+			t.Errorf("no sidecar beside %s: %v", f, err)
+		}
 	}
 	demoMP4, err := os.ReadFile(demoClip)
 	if err != nil {

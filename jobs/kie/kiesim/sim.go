@@ -123,8 +123,9 @@ type Sim struct {
 	outage       Fault              // SetOutage: the fault every API call answers (chaos.go)
 	inFlight     map[string]int     // record-info calls in flight per task, for MaxConcurrentPolls
 	stats        Stats
-	cb           *callbacks // callback deliveries (callback.go), made on first use
-	credit       credit     // SetCredits: the metered balance (credit.go)
+	cb           *callbacks  // callback deliveries (callback.go), made on first use
+	credit       credit      // SetCredits: the metered balance (credit.go)
+	songs        *musicState // music tasks (song.go), made on first use
 }
 
 // New returns a simulator configured by cfg, with defaults filled in.
@@ -189,6 +190,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method, h = http.MethodPost, s.handleJobsCreate
 	case PathJobsRecordInfo:
 		method, h = http.MethodGet, s.handleJobsRecordInfo
+	case PathMusicRecordInfo:
+		method, h = http.MethodGet, s.handleMusicRecordInfo
 	default:
 		writeJSON(w, http.StatusNotFound, 404, "not found", nil)
 		return

@@ -61,6 +61,9 @@ func (c Config) Records(conn *Conn) *store.Records { return store.NewRecords(con
 // Ledger returns the counts of the MP4 tasks kiemv created in the namespace.
 func (c Config) Ledger(conn *Conn) *store.Ledger { return store.NewLedger(conn.Redis, c.Namespace) }
 
+// Songs returns the song store of the namespace.
+func (c Config) Songs(conn *Conn) *store.Songs { return store.NewSongs(conn.Redis, c.Namespace) }
+
 // Limiter returns the rate limiter of the namespace, shared by every process.
 func (c Config) Limiter(conn *Conn) (*store.Limiter, error) {
 	l, err := store.NewLimiter(conn.Redis, c.Namespace, store.Limits(c.CreateLimit, c.RecordLimit))
@@ -88,7 +91,7 @@ func (c Config) Service(conn *Conn, k kie.API, o ServiceOptions) (*jobs.Service,
 	if err != nil {
 		return nil, err
 	}
-	return &jobs.Service{KIE: k, Store: c.Records(conn), Limiter: lim, Enqueuer: conn.Client,
+	return &jobs.Service{KIE: k, Store: c.Records(conn), Songs: c.Songs(conn), Limiter: lim, Enqueuer: conn.Client,
 		Queues: jobs.QueuesFor(c.Namespace), FirstPoll: o.FirstPoll, Log: c.Log, OnCreateWait: o.OnCreateWait,
 		Tasks: asynq.NewInspectorFromRedisClient(conn.Redis), JobsKIE: o.JobsKIE, API: c.KIEAPI,
 		Counter: c.Ledger(conn)}, nil

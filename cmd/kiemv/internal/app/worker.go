@@ -92,19 +92,27 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 		}}
 	poller := &jobs.Poller{Breaker: breaker, KIE: pollKIE, JobsKIE: kj, Store: recs, Limiter: m.Limiter(lim), Enqueuer: conn.Client, Queues: q, Log: c.Log,
 		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}, Hooks: hooks}
-	dl := &jobs.Downloader{Breaker: breaker, KIE: k, JobsKIE: kj, Store: recs, Files: dir, Log: c.Log, HTTP: videoClient(c, wc),
+	songs := c.Songs(conn)
+	dl := &jobs.Downloader{Songs: songs, Breaker: breaker, KIE: k, JobsKIE: kj, Store: recs, Files: dir, Log: c.Log, HTTP: videoClient(c, wc),
 		Config: jobs.DownloadConfig{MaxBytes: wc.MaxVideoBytes}, Hooks: hooks}
 	svc, err := c.Service(conn, nil, ServiceOptions{})
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	rec := &jobs.Reconciler{Service: svc, Scanner: recs, Tasks: store.NewTasks(conn.Redis),
+	songSvc, err := c.Service(conn, k, ServiceOptions{}) // creates each take's MP4 (the metrics count them)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	songPoller := &jobs.SongPoller{Breaker: breaker, KIE: m.Music(client), Songs: songs, Service: songSvc, Limiter: m.Limiter(lim), Log: c.Log,
+		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}}
+	rec := &jobs.Reconciler{Service: svc, Scanner: recs, Tasks: store.NewTasks(conn.Redis), Songs: songs,
 		Lock: store.NewLock(conn.Redis, c.Namespace, "reconcile"), Files: dir, Log: c.Log, Hooks: hooks,
 		Config: jobs.ReconcileConfig{Interval: wc.ReconcileInterval, PollBudget: wc.PollTimeout}}
 	w := jobs.NewWorker(jobs.WorkerConfig{Redis: conn.Opt, Queues: q, PollConcurrency: wc.Concurrency,
 		DownloadConcurrency: wc.DownloadConcurrency, PollInterval: wc.PollInterval, ShutdownTimeout: wc.ShutdownTimeout,
-		Backoff: jobs.Backoff{Base: min(time.Second, wc.PollInterval), Max: wc.MaxBackoff}, Log: c.Log}, poller, dl, rec)
+		Backoff: jobs.Backoff{Base: min(time.Second, wc.PollInterval), Max: wc.MaxBackoff}, Log: c.Log, Songs: songPoller}, poller, dl, rec)
 	return &Worker{Conn: conn, Worker: w, Metrics: m, Queues: q, cfg: c, wc: wc}, nil
 }
 
