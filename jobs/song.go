@@ -53,7 +53,8 @@ type Song struct {
 	Takes       []SongTake `json:"takes"`
 	Author      string     `json:"author,omitempty"`
 	Domain      string     `json:"domain,omitempty"`
-	CallbackURL string     `json:"-"` // sent with each take's create; kept in the store, never printed
+	CallbackURL string     `json:"-"`                     // sent with each take's create; kept in the store, never printed
+	MaxCredits  float64    `json:"max_credits,omitempty"` // the most its takes' videos may cost (submit --max-credits; 0: no bound)
 	Error       string     `json:"error,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`

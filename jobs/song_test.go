@@ -338,3 +338,38 @@ func TestSongWaitsOutKIEOutage(t *testing.T) {
 		t.Errorf("song after the outage: %+v", sg)
 	}
 }
+
+// A song's MaxCredits (submit --max-credits) bounds its takes' videos: at 2 credits per MP4, a
+// bound of 3 pays for one take and the song ends failed naming the bound; followed again with
+// a bound of 4, it creates only the missing take (the one made counts against the bound).
+func TestSongMaxCredits(t *testing.T) {
+	t.Parallel()
+	s := newSongEnv(t)
+	s.sp.MP4Credits = 2
+	takes := s.sim.TakeIDs("m-cap")
+	follow := func(max float64) {
+		t.Helper()
+		if _, _, err := s.svc.SubmitSong(s.ctx, jobs.SongRequest{MusicTaskID: "m-cap", Author: "Nova", MaxCredits: max}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	follow(3)
+	err := s.run("m-cap")
+	sg := s.song("m-cap")
+	if !errors.Is(err, asynq.SkipRetry) || sg.State != jobs.SongFailed || !strings.Contains(sg.Error, "credit budget") ||
+		sg.Takes[0].MP4TaskID == "" || sg.Takes[1].MP4TaskID != "" || sg.MaxCredits != 3 {
+		t.Fatalf("song capped at 3 credits: %v, %+v", err, sg)
+	}
+	follow(4)
+	if err := s.run("m-cap"); err != nil {
+		t.Fatal(err)
+	}
+	if sg := s.song("m-cap"); sg.State != jobs.SongSubmitted || sg.Takes[1].MP4TaskID == "" {
+		t.Errorf("song capped at 4 credits: %+v", sg)
+	}
+	for _, a := range takes {
+		if n := s.sim.Stats().Creates[a]; n != 1 {
+			t.Errorf("take %s: %d creates, want 1", a, n)
+		}
+	}
+}

@@ -31,6 +31,8 @@ type SongPoller struct {
 	Log     *slog.Logger
 	NowFunc func() time.Time // default time.Now
 	Breaker *Breaker         // optional: shared KIE outage state, as for MP4 polls
+	// MP4Credits is what one MP4 costs (0: DefaultMP4Credits), for songs with MaxCredits.
+	MP4Credits float64
 }
 
 // songAttempt is one run of a song:poll task.
@@ -141,12 +143,13 @@ func mergeTakes(old, fresh []SongTake) []SongTake {
 // then marks the song submitted.
 func (a *songAttempt) submitTakes(ctx context.Context, sg *Song) error {
 	req := SongRequest{MusicTaskID: sg.TaskID, Author: sg.Author, Domain: sg.Domain, CallbackURL: sg.CallbackURL}
+	budget := a.budget(sg)
 	for _, tk := range sg.Takes {
 		if tk.MP4TaskID != "" {
 			continue
 		}
 		sr := req.take(tk.AudioID)
-		sr.Timeout = songCreateWait
+		sr.Timeout, sr.Budget = songCreateWait, budget
 		rec, _, err := a.Service.Submit(ctx, sr)
 		var apiErr *kie.APIError
 		switch {
@@ -154,6 +157,9 @@ func (a *songAttempt) submitTakes(ctx context.Context, sg *Song) error {
 			return &rateLimitedError{delay: 5 * time.Second, cause: "kiemv's shared create limit (song " + a.id + ")"}
 		case err != nil && ctx.Err() != nil:
 			return err // shutting down: Asynq hands the task back
+		case errors.Is(err, ErrOverBudget) || errors.Is(err, ErrInsufficientCredits):
+			return a.end(ctx, SongFailed, fmt.Sprintf("the video of take %s (%q) of song %s was not created: %v; run `kiemv submit --task-id %s` again (after a top-up, or with a larger --max-credits): takes already made are not made twice",
+				tk.AudioID, tk.Title, a.id, err, a.id))
 		case err != nil && (errors.Is(err, ErrBadID) || (errors.As(err, &apiErr) && !apiErr.Temporary())):
 			// KIE refused it for good (no credits, validation…): retrying cannot help.
 			return a.end(ctx, SongFailed, fmt.Sprintf("the video of take %s (%q) of song %s could not be created: %v; once fixed, run `kiemv submit --task-id %s` again: takes already made are not made twice",
@@ -176,6 +182,21 @@ func (a *songAttempt) submitTakes(ctx context.Context, sg *Song) error {
 		a.log.Info("song submitted: every take has its video task", "music_task_id", a.id, "takes", len(sg.Takes))
 	}
 	return err
+}
+
+// budget is what the takes of sg may still spend: its MaxCredits less the videos made already
+// (nil: no bound).
+func (a *songAttempt) budget(sg *Song) *Budget {
+	if sg.MaxCredits <= 0 {
+		return nil
+	}
+	b := NewBudget(sg.MaxCredits, a.MP4Credits)
+	for _, tk := range sg.Takes {
+		if tk.MP4TaskID != "" {
+			b.spent += b.price()
+		}
+	}
+	return b
 }
 
 // onError acts on a failed music record-info call, with the retry policy of MP4 polls.

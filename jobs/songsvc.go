@@ -16,6 +16,7 @@ type SongRequest struct {
 	Author      string
 	Domain      string
 	CallbackURL string
+	MaxCredits  float64 // the most the takes' videos may cost, all together (0: no bound)
 }
 
 // Validate checks the request with the rules of SubmitRequest.Validate (a *FieldError names
@@ -46,7 +47,7 @@ func (s *Service) SubmitSong(ctx context.Context, req SongRequest) (song *Song, 
 	}
 	id, now := req.MusicTaskID, time.Now().UTC()
 	song = &Song{TaskID: id, State: SongPending, Generation: 1, Author: req.Author, Domain: req.Domain,
-		CallbackURL: req.CallbackURL, CreatedAt: now, UpdatedAt: now}
+		CallbackURL: req.CallbackURL, MaxCredits: req.MaxCredits, CreatedAt: now, UpdatedAt: now}
 	created, err := s.Songs.CreateSong(ctx, song)
 	if err != nil {
 		return nil, false, fmt.Errorf("save song %s: %w", id, err)
@@ -75,7 +76,7 @@ func (s *Service) SubmitSong(ctx context.Context, req SongRequest) (song *Song, 
 				return errSongMoved
 			}
 			sg.State, sg.Generation, sg.Error, sg.RetriedAt = SongPending, sg.Generation+1, "", now
-			sg.CompletedAt, sg.CallbackURL = time.Time{}, req.CallbackURL
+			sg.CompletedAt, sg.CallbackURL, sg.MaxCredits = time.Time{}, req.CallbackURL, req.MaxCredits
 			return nil
 		})
 		if errors.Is(err, errSongMoved) {

@@ -20,7 +20,7 @@ func simCommand() *cli.Command {
 			&cli.DurationFlag{Name: "ready-after", Value: 20 * time.Second, Usage: "time from create to ready"},
 			&cli.Int64Flag{Name: "file-size", Value: 1 << 20, Usage: "size of each generated video"},
 			&cli.StringFlag{Name: "require-key", Usage: "API key the simulator insists on (default: any)"},
-			&cli.Float64Flag{Name: "credits", Usage: "meter the account: start with this balance, charge 2 per new MP4, refuse creates with 402 when short (default: not metered, balance 35.95)"},
+			&cli.Float64Flag{Name: "credits", Usage: "meter the account: start with this balance, charge 2 per new MP4, refuse creates with 402 when short (default: not metered, balance 10000.5)"},
 			&cli.StringFlag{Name: "hmac-key", EnvVars: []string{envWebhookKey}, Usage: "sign the callbacks it sends, as KIE does with webhookHmacKey (default: unsigned)"},
 		},
 		Action: func(c *cli.Context) error {

@@ -40,6 +40,7 @@ func submitCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Usage: "give up (exit 1, nothing created) after waiting this long for a create slot; 0: wait as long as it takes"},
 			&cli.StringFlag{Name: "from", Usage: "submit every line of this JSON Lines or CSV file (- for stdin); see the README"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "with --from: check every line and say what it would create and cost; create nothing"},
+			&cli.BoolFlag{Name: "partial", Usage: "with --from: start even when KIE's balance cannot pay for every create (creating what it pays for)"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := readGlobals(c)

@@ -13,12 +13,16 @@ import (
 // runSubmitSong follows every take of a song (submit --task-id T without --audio-id) and
 // prints T, or the song as JSON: the worker polls the music task and submits each take's MP4.
 func runSubmitSong(ctx context.Context, cfg app.Config, o submitOptions, stdout io.Writer) error {
-	req := jobs.SongRequest{MusicTaskID: o.Req.MusicTaskID, Author: o.Req.Author, Domain: o.Req.Domain, CallbackURL: o.Req.CallbackURL}
+	req := jobs.SongRequest{MusicTaskID: o.Req.MusicTaskID, Author: o.Req.Author, Domain: o.Req.Domain, CallbackURL: o.Req.CallbackURL,
+		MaxCredits: o.MaxCredits}
 	if err := req.Validate(); err != nil {
 		return submitUsage(err)
 	}
 	if o.FirstPoll < 0 {
 		return usagef("--first-poll must not be negative")
+	}
+	if o.MaxCredits < 0 {
+		return usagef("--max-credits must not be negative (0: no bound)")
 	}
 	conn, svc, err := cfg.ConnectService(ctx, app.ServiceOptions{NeedKIE: true, FirstPoll: o.FirstPoll})
 	if err != nil {

@@ -118,7 +118,7 @@ func TestJobsAPIFailuresAndFaults(t *testing.T) {
 
 func TestCreditsMetered(t *testing.T) {
 	h := newHarness(t, Config{})
-	if r := h.do("GET", PathCredit, nil); string(r.Data) != "35.95" {
+	if r := h.do("GET", PathCredit, nil); string(r.Data) != "10000.5" {
 		t.Errorf("unmetered balance %s", r.Data)
 	}
 	h.mustCreate("free") // unmetered creates are free

@@ -93,7 +93,7 @@ const (
 	DefaultSlowDelay    = 30 * time.Second
 	// Credit is the balance GET /api/v1/chat/credit reports (a float, as seen live) until
 	// SetCredits meters the account.
-	Credit = 35.95
+	Credit = 10000.5
 )
 
 // API paths served by the simulator, and the prefix of its video URLs.

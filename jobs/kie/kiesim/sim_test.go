@@ -122,7 +122,7 @@ func TestAuth(t *testing.T) {
 		}
 	}
 	h.key = "sekrit"
-	if r := h.do("GET", PathCredit, nil); r.Code != 200 || string(r.Data) != "35.95" {
+	if r := h.do("GET", PathCredit, nil); r.Code != 200 || string(r.Data) != "10000.5" {
 		t.Errorf("credit: %s", r.Raw)
 	}
 	// Files are served without the key, like KIE's file host.

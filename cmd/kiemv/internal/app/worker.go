@@ -105,7 +105,7 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 		conn.Close()
 		return nil, err
 	}
-	songPoller := &jobs.SongPoller{Breaker: breaker, KIE: m.Music(client), Songs: songs, Service: songSvc, Limiter: m.Limiter(lim), Log: c.Log,
+	songPoller := &jobs.SongPoller{Breaker: breaker, KIE: m.Music(client), Songs: songs, Service: songSvc, Limiter: m.Limiter(lim), Log: c.Log, MP4Credits: c.MP4Credits,
 		Config: jobs.PollConfig{Interval: wc.PollInterval, Budget: wc.PollTimeout, NotFoundGrace: wc.NotFoundGrace}}
 	rec := &jobs.Reconciler{Service: svc, Scanner: recs, Tasks: store.NewTasks(conn.Redis), Songs: songs,
 		Lock: store.NewLock(conn.Redis, c.Namespace, "reconcile"), Files: dir, Log: c.Log, Hooks: hooks,

@@ -28,7 +28,7 @@ func FuzzRead(f *testing.F) {
 			}
 			if in.Err == nil {
 				if in.Song() {
-					if err := (songReq(in)).Validate(); err != nil {
+					if err := (songReq(in, 0)).Validate(); err != nil {
 						t.Fatalf("line %d passed but is invalid: %v", in.Line, err)
 					}
 				} else if err := in.Req.Validate(); err != nil {

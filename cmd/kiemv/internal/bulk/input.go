@@ -175,7 +175,7 @@ func request(f map[string]string, d Defaults) (jobs.SubmitRequest, error) {
 		req.CallbackURL = d.CallbackURL
 	}
 	if req.AudioID == "" {
-		return req, songReq(Input{Req: req}).Validate()
+		return req, songReq(Input{Req: req}, 0).Validate()
 	}
 	return req, req.Validate()
 }

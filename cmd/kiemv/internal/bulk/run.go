@@ -36,6 +36,8 @@ type Options struct {
 	Budget      Budget               // optional: the credit budget
 	StopFunc    func(err error) bool // optional: a submit error that stops creating (insufficient credits)
 	Progress    io.Writer            // optional: a terminal where a progress bar is drawn
+	// SongMaxCredits bounds what each song line's takes may cost (0: no bound).
+	SongMaxCredits float64
 }
 
 // Result is what became of one input line, as printed.
@@ -52,6 +54,7 @@ type Result struct {
 type Summary struct {
 	Lines, Created, Existing, Failed, NotSubmitted int
 	FailedLines                                    []int // bad or refused lines, in order
+	Stopped                                        error // why creating stopped, if it did
 }
 
 // ErrInterrupted is the reason of the lines a canceled run did not submit.
@@ -110,19 +113,19 @@ func (r *runner) one(ctx context.Context, in Input) Result {
 		return res
 	}
 	if stop := r.stop(ctx, nil); stop != nil {
-		res.Error = "not submitted: " + stop.Error()
+		res.Error = notSubmitted(stop)
 		return res
 	}
 	if r.opt.Budget != nil {
 		if err := r.opt.Budget.Admit(ctx, in); err != nil {
-			res.Error = "not submitted: " + r.stop(ctx, err).Error()
+			res.Error = notSubmitted(r.stop(ctx, err))
 			return res
 		}
 	}
 	var err error
 	if in.Song() {
 		var sg *jobs.Song
-		sg, res.Created, err = r.sub.SubmitSong(ctx, songReq(in))
+		sg, res.Created, err = r.sub.SubmitSong(ctx, songReq(in, r.opt.SongMaxCredits))
 		if sg != nil {
 			res.ID, res.Kind, res.State = sg.TaskID, "song", string(sg.State)
 		}
@@ -137,7 +140,7 @@ func (r *runner) one(ctx context.Context, in Input) Result {
 	case err != nil && ctx.Err() != nil:
 		res.Error, res.State, res.Created = "not submitted: "+ErrInterrupted.Error(), "", false
 	case err != nil && r.opt.StopFunc != nil && r.opt.StopFunc(err):
-		res.Error, res.State, res.Created = "not submitted: "+r.stop(ctx, err).Error(), "", false
+		res.Error, res.State, res.Created = notSubmitted(r.stop(ctx, err)), "", false
 	case err != nil:
 		res.Error, res.State = "error: "+err.Error(), ""
 	}
@@ -153,7 +156,7 @@ func (r *runner) stop(ctx context.Context, err error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped == nil && err != nil {
-		r.stopped = err
+		r.stopped, r.sum.Stopped = err, err
 	}
 	if r.stopped == nil && ctx.Err() != nil {
 		return ErrInterrupted
@@ -218,10 +221,28 @@ func (s Summary) Err() error {
 		}
 		msg += fmt.Sprintf(" (%d refused, %s %s)", s.Failed, word, strings.Trim(lines, "[]"))
 	}
+	switch {
+	case errors.Is(s.Stopped, jobs.ErrInsufficientCredits):
+		msg += "; KIE has too few credits: top up the account (`kiemv credits` shows the balance)"
+	case errors.Is(s.Stopped, jobs.ErrOverBudget):
+		msg += "; the run's --max-credits was spent: raise it"
+	}
 	return errors.New(msg + "; fix what is said on those lines and run the same file again: lines already done are not paid twice")
 }
 
+// notSubmitted is the result of a line not submitted because creating stopped for err.
+func notSubmitted(err error) string {
+	switch {
+	case errors.Is(err, jobs.ErrInsufficientCredits):
+		return "not submitted: insufficient credits"
+	case errors.Is(err, jobs.ErrOverBudget):
+		return "not submitted: over the run's --max-credits"
+	}
+	return "not submitted: " + strings.TrimPrefix(err.Error(), "not submitted: ")
+}
+
 // songReq is the song request of a line without an audio id.
-func songReq(in Input) jobs.SongRequest {
-	return jobs.SongRequest{MusicTaskID: in.Req.MusicTaskID, Author: in.Req.Author, Domain: in.Req.Domain, CallbackURL: in.Req.CallbackURL}
+func songReq(in Input, maxCredits float64) jobs.SongRequest {
+	return jobs.SongRequest{MusicTaskID: in.Req.MusicTaskID, Author: in.Req.Author, Domain: in.Req.Domain, CallbackURL: in.Req.CallbackURL,
+		MaxCredits: maxCredits}
 }
