@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"time"
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
+	"github.com/kiemv/kiemv/cmd/kiemv/internal/view"
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/urfave/cli/v2"
 )
@@ -50,11 +50,6 @@ func runCredits(ctx context.Context, cfg app.Config, asJSON bool, stdout io.Writ
 	if asJSON {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	if err == nil {
-		fmt.Fprintf(stdout, "balance  %g credits (KIE)\n", r.Balance)
-	}
-	fmt.Fprintf(stdout, "today    %d MP4s = %g credits (%s UTC, created by kiemv at %g credits each)\n",
-		r.Today.MP4s, r.Today.Credits, r.Today.Date, r.MP4Credits)
-	fmt.Fprintf(stdout, "total    %d MP4s = %g credits (created by kiemv)\n", r.Total.MP4s, r.Total.Credits)
+	view.PrintCredits(stdout, r, err)
 	return err
 }

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
-	"time"
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/view"
@@ -61,7 +58,7 @@ func runList(ctx context.Context, cfg app.Config, st jobs.State, limit int, asJS
 	if err != nil {
 		return err
 	}
-	return printList(recs, asJSON, stdout)
+	return view.PrintList(recs, asJSON, stdout)
 }
 
 // runListSong prints the videos of a song's takes.
@@ -77,28 +74,5 @@ func runListSong(ctx context.Context, cfg app.Config, song string, asJSON bool, 
 	} else if err != nil {
 		return err
 	}
-	return printList(recs, asJSON, stdout)
-}
-
-// printList prints records as a table, or as JSON lines.
-func printList(recs []*jobs.Record, asJSON bool, stdout io.Writer) error {
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, r := range recs {
-			if err := enc.Encode(view.Record(r)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TASK ID\tSTATE\tPOLLS\tBYTES\tCREATED\tFILE / ERROR")
-	for _, r := range recs {
-		note := r.File
-		if r.Error != "" {
-			note = r.Error
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.100s\n", r.TaskID, r.State, r.Polls, r.Bytes, r.CreatedAt.Format(time.RFC3339), note)
-	}
-	return tw.Flush()
+	return view.PrintList(recs, asJSON, stdout)
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
-	"time"
 
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/app"
 	"github.com/kiemv/kiemv/cmd/kiemv/internal/view"
@@ -62,40 +60,5 @@ func runStatus(ctx context.Context, cfg app.Config, id string, asJSON bool, stdo
 	if asJSON {
 		return json.NewEncoder(stdout).Encode(view.Record(rec))
 	}
-	return printRecord(stdout, rec)
-}
-
-// printRecord writes a record as aligned "field value" lines, skipping empty values.
-func printRecord(w io.Writer, r *jobs.Record) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	row := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
-		}
-	}
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.Format(time.RFC3339)
-	}
-	row("task_id", r.TaskID)
-	row("state", string(r.State))
-	row("kie_status", r.KIEStatus)
-	row("polls", fmt.Sprint(r.Polls))
-	row("music_task_id", r.MusicTaskID)
-	row("audio_id", r.AudioID)
-	row("kie_api", r.API)
-	row("file", r.File)
-	if r.Bytes > 0 {
-		row("bytes", fmt.Sprint(r.Bytes))
-	}
-	row("sha256", r.SHA256)
-	row("error", r.Error)
-	row("video_url", r.VideoURL)
-	row("created_at", ts(r.CreatedAt))
-	row("updated_at", ts(r.UpdatedAt))
-	row("completed_at", ts(r.CompletedAt))
-	row("downloaded_at", ts(r.DownloadedAt))
-	return tw.Flush()
+	return view.PrintRecord(stdout, rec)
 }
