@@ -70,7 +70,10 @@ func TestEndToEndMixedFatesWithFaults(t *testing.T) {
 	e.sim.FailNextCreates(2, kiesim.FaultHTML500)
 	e.sim.FailNextCreates(1, kiesim.Fault455)
 	e.globals = append(e.globals, "--kie-timeout", "1s", "--create-limit", "1000", "--record-info-limit", "1000")
-	e.worker("--poll-interval", e2eInterval.String(), "--poll-timeout", "10s", "--concurrency", "20")
+	// The poll budget leaves room for the outage breaker: faults on many tasks at once open it,
+	// and a task waits out the outage (no poll, but the budget's clock runs) until the probe
+	// closes it; on a loaded machine that took a 429'd task past a 10 s budget once.
+	e.worker("--poll-interval", e2eInterval.String(), "--poll-timeout", "20s", "--concurrency", "20")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
