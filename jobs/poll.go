@@ -104,11 +104,11 @@ func (a *pollAttempt) poll(ctx context.Context, t *asynq.Task) error {
 		a.hooks.poll(PollOutage) // KIE is down: wait for the probe, without a Redis read of the record
 		return err
 	}
-	rec, booked, err := a.start(ctx, id, gen)
+	rec, call, err := a.start(ctx, id, gen)
 	if rec == nil || err != nil {
 		return err
 	}
-	switch rec.State { // booked only when pending
+	switch rec.State { // a call was taken only when pending
 	case StatePending:
 	case StateReady: // an earlier run set it ready but may have died before enqueueing
 		return a.enqueueDownload(ctx, rec)
@@ -119,13 +119,13 @@ func (a *pollAttempt) poll(ctx context.Context, t *asynq.Task) error {
 	if now.Sub(followedSince(rec)) > a.cfg.Budget {
 		msg := fmt.Sprintf("KIE did not finish mp4 task %s within the poll budget of %v; run `kiemv retry %s` to follow it again", id, a.cfg.Budget, id)
 		a.hooks.poll(PollTimedOut)
-		if booked.wait > 0 {
+		if call.wait > 0 {
 			releaseSlot(ctx, a.Limiter.(Reserver), LimitRecordInfo, id)
 		}
 		_, err := a.change(ctx, id, Change{To: StateTimedOut, Error: msg, CompletedAt: now})
 		return err
 	}
-	if wait, err := a.allow(ctx, id, booked); err != nil {
+	if wait, err := a.allow(ctx, id, call); err != nil {
 		return fmt.Errorf("poll %s: rate limiter: %w", id, err)
 	} else if wait > 0 {
 		a.hooks.poll(PollThrottled)
@@ -257,10 +257,7 @@ func (a *pollAttempt) start(ctx context.Context, id string, gen int64) (*Record,
 	}
 	rec, wait, booked, err := lr.LoadReserve(ctx, LimitRecordInfo, id, gen)
 	if rec, err = a.fence("poll", id, gen, rec, err); rec == nil || err != nil {
-		if booked && wait > 0 { // cannot happen: a stale or missing record books nothing
-			releaseSlot(ctx, lr, LimitRecordInfo, id)
-		}
-		return nil, slot{}, err
+		return nil, slot{}, err // nothing booked: a stale or missing record takes no call
 	}
 	return rec, slot{taken: booked, wait: wait}, nil
 }
