@@ -183,7 +183,9 @@ func (a *downloadAttempt) committed(id string) (result, bool, error) {
 	if err != nil {
 		return result{}, false, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
-	a.removePart(id)
+	if _, ok := a.Files.(Publisher); !ok { // a bucket's staged file: Publish removes it once uploaded
+		a.removePart(id)
+	}
 	return result{size: n, sha256: hex.EncodeToString(h.Sum(nil))}, true, nil
 }
 
