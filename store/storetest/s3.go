@@ -94,3 +94,16 @@ func (s *S3) Accept(key string) { s.key.Store(key) }
 
 // Writes counts the PUT and POST requests accepted (uploads, parts, multipart steps).
 func (s *S3) Writes() int64 { return s.puts.Load() }
+
+// Keys lists the keys of the objects in bucket (nil if it cannot be listed).
+func (s *S3) Keys(bucket string) []string {
+	list, err := s.Backend.ListBucket(bucket, nil, gofakes3.ListBucketPage{})
+	if err != nil {
+		return nil
+	}
+	var keys []string
+	for _, o := range list.Contents {
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
