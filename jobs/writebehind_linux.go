@@ -1,0 +1,19 @@
+package jobs
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// startWriteback asks the kernel to start writing [off, off+n) of f to disk, without waiting.
+func startWriteback(f *os.File, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE) // advisory: fsync reports errors
+}
+
+// awaitWriteback waits until [off, off+n) of f is on disk, then drops it from the page cache.
+func awaitWriteback(f *os.File, off, n int64) {
+	fd := int(f.Fd())
+	_ = unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	_ = unix.Fadvise(fd, off, n, unix.FADV_DONTNEED)
+}
