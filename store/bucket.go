@@ -13,10 +13,8 @@ import (
 	"strings"
 
 	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/azureblob" // azblob://
-	_ "gocloud.dev/blob/fileblob"  // file:///
-	_ "gocloud.dev/blob/gcsblob"   // gs://
-	_ "gocloud.dev/blob/s3blob"    // s3://, and S3-compatible stores (MinIO) with endpoint=
+	_ "gocloud.dev/blob/fileblob" // file:///
+	_ "gocloud.dev/blob/s3blob"   // s3://, and S3-compatible stores (MinIO) with endpoint=
 	"gocloud.dev/gcerrors"
 
 	"github.com/kiemv/kiemv/jobs"
