@@ -198,10 +198,18 @@ func TestDownloadMovesBetweenScratchDirs(t *testing.T) {
 	if n := e.ranges.Load(); n != 0 {
 		t.Errorf("%d Range requests for a download new to worker B; want a clean start", n)
 	}
+	// A staged file of a record that ended (canceled before its upload) goes too.
+	e.record("mp4_ended", jobs.StateCanceled, time.Time{}, e.video+kiesim.PathFiles+"mp4_ended.mp4")
+	if err := os.WriteFile(filepath.Join(a.Scratch().Path(), "mp4_ended.mp4"), []byte("staged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r := e.reconciler(time.Now().Add(time.Hour))
 	r.Files = a
-	if res, err := r.Sweep(e.ctx); err != nil || res.PartsRemoved != 1 {
-		t.Errorf("worker A's sweep: %+v, %v; want its part of mp4_moves removed", res, err)
+	if res, err := r.Sweep(e.ctx); err != nil || res.PartsRemoved != 2 {
+		t.Errorf("worker A's sweep: %+v, %v; want its part of mp4_moves and the staged file of mp4_ended removed", res, err)
+	}
+	if exists(filepath.Join(a.Scratch().Path(), "mp4_ended.mp4")) {
+		t.Error("the staged file of an ended record was left behind")
 	}
 	if exists(filepath.Join(a.Scratch().Path(), "mp4_moves.mp4.part")) {
 		t.Error("worker A's part of the moved download was left behind")
