@@ -55,7 +55,7 @@ type Files interface {
 	// Commit fsyncs the partial file of id, renames it to its final name, fsyncs the directory
 	// and returns the final path.
 	Commit(id string) (string, error)
-	// RemovePart deletes the partial file of id, if any.
+	// RemovePart deletes the partial file of id, if any (and, for a Publisher, its staged file).
 	RemovePart(id string) error
 	// FinalPath is where the verified file of id lives: a path, or an object's URL.
 	FinalPath(id string) string
