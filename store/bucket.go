@@ -287,13 +287,31 @@ func (b *Bucket) fail(what, id string, err error) error {
 		obj = b.FinalPath(id)
 	}
 	hint := "it is retried"
-	switch gcerrors.Code(err) {
-	case gcerrors.PermissionDenied:
+	switch code := gcerrors.Code(err); {
+	case code == gcerrors.PermissionDenied || denied(err):
 		hint = "the bucket refused the credentials: check them in the environment (for S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and the bucket's policy; it is retried"
-	case gcerrors.NotFound:
+	case code == gcerrors.NotFound:
 		hint = "bucket " + b.Name() + " does not exist: create it, or fix the destination URL; it is retried"
 	}
 	return &jobs.StorageError{Err: fmt.Errorf("%s %s: %v; %s", what, obj, err, hint)}
+}
+
+// denied reports whether err is a refusal of the credentials that the driver did not classify
+// as one: S3 answers an unknown access key (InvalidAccessKeyId), a wrong secret
+// (SignatureDoesNotMatch) or an expired token with 403 and a code of its own.
+func denied(err error) bool {
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) && (status.HTTPStatusCode() == 401 || status.HTTPStatusCode() == 403) {
+		return true
+	}
+	var api interface{ ErrorCode() string }
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "AccessDenied":
+			return true
+		}
+	}
+	return false
 }
 
 // copyBuffered copies src to dst through a 1 MiB buffer (the upload's writes then fill its
