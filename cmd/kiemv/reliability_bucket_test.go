@@ -125,6 +125,16 @@ func TestReliabilityBucketTwoWorkers(t *testing.T) {
 		}
 	}
 	t.Logf("of the %d downloads the kill cut, %d resumed by Range on worker A, %d started over on worker B; %d staged uploads", len(parts), resumed, restarted, len(staged))
+	r.mu.Lock()
+	procs := slices.Clone(r.procs)
+	r.mu.Unlock()
+	for _, p := range procs { // the bucket is named in the logs, never its credentials or query
+		b, _ := os.ReadFile(p.log)
+		if log := string(b); strings.Contains(log, storetest.S3SecretKey) || strings.Contains(log, "endpoint=") ||
+			!strings.Contains(log, "download_dir=s3://videos/lib") {
+			t.Errorf("%s's log names the bucket wrongly or leaks its query or secret:\n%s", p.name, tail(log, 2000))
+		}
+	}
 }
 
 // scratchFiles lists the files of dir whose name ends with suffix ("" any), by task id, with
