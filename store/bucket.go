@@ -33,6 +33,7 @@ type Bucket struct {
 	scratch *Dir
 	bucket  *blob.Bucket // already under the prefix
 	base    string       // scheme://bucket/prefix/ without query: object URLs start with it
+	uploads chan struct{} // one upload at a time per process: each buffers up to ~26 MiB
 }
 
 var (
@@ -98,7 +99,7 @@ func OpenBucket(ctx context.Context, dest, scratch string) (*Bucket, error) {
 	if prefix != "" {
 		b, base = blob.PrefixedBucket(b, prefix+"/"), u.Scheme+"://"+u.Host+"/"+prefix+"/"
 	}
-	return &Bucket{scratch: dir, bucket: b, base: base}, nil
+	return &Bucket{scratch: dir, bucket: b, base: base, uploads: make(chan struct{}, 1)}, nil
 }
 
 // Check asks the bucket whether it can be read with the credentials at hand, and returns an
@@ -217,12 +218,20 @@ func (b *Bucket) Published(ctx context.Context, id string) (int64, string, bool,
 // do not match size and sum is aborted before the object appears (S3, GCS and Azure make an
 // object visible only once its upload completes; fileblob renames a temporary file). An object
 // already there with that size and sha256 is not uploaded again. The staged file is removed
-// once the object is there.
+// once the object is there. One upload runs at a time in a process, so that memory stays
+// bounded: the AWS SDK's transfer manager reads the first 16 MiB of an upload into memory and
+// then keeps two parts of 5 MiB (the smallest S3 allows).
 func (b *Bucket) Publish(ctx context.Context, id string, size int64, sum string) error {
 	if have, hsum, ok, err := b.Published(ctx, id); err != nil {
 		return err
 	} else if ok && have == size && hsum == sum {
 		return b.removeStaged(id)
+	}
+	select { // the S3 driver holds the first 16 MiB of an upload and two parts in memory
+	case b.uploads <- struct{}{}:
+		defer func() { <-b.uploads }()
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 	f, err := b.scratch.OpenFinal(id)
 	if err != nil {
@@ -232,7 +241,7 @@ func (b *Bucket) Publish(ctx context.Context, id string, size int64, sum string)
 	wctx, abort := context.WithCancel(ctx)
 	defer abort()
 	w, err := b.bucket.NewWriter(wctx, key(id), &blob.WriterOptions{ContentType: "video/mp4",
-		Metadata: map[string]string{MetaSHA256: sum, MetaTaskID: id}, BufferSize: 8 << 20, MaxConcurrency: 1})
+		Metadata: map[string]string{MetaSHA256: sum, MetaTaskID: id}, BufferSize: 5 << 20, MaxConcurrency: 1})
 	if err != nil {
 		return b.fail("upload", id, err)
 	}
