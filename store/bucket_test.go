@@ -6,12 +6,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kiemv/kiemv/jobs"
 	"github.com/kiemv/kiemv/store"
@@ -231,5 +236,41 @@ func TestBucketFileURL(t *testing.T) {
 	}
 	if _, sum, ok, _ := b.Published(ctx, "t5"); !ok || sum != hexSHA(data) {
 		t.Errorf("Published: %v %s", ok, sum)
+	}
+}
+
+// A process runs one upload at a time: each buffers up to ~26 MiB in the S3 driver.
+func TestBucketUploadsOneAtATime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s3 := storetest.NewS3(t, "videos")
+	var inFlight, most atomic.Int32
+	s3.Before = func(r *http.Request) {
+		if r.Method != http.MethodPut {
+			return
+		}
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b := openBucket(t, s3.URL("videos", "one"))
+	var wg sync.WaitGroup
+	for i := range 4 {
+		id, data := fmt.Sprintf("t%d", i), video(60_000+i)
+		stage(t, b, id, data)
+		wg.Go(func() {
+			if err := b.Publish(ctx, id, int64(len(data)), hexSHA(data)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := most.Load(); got != 1 {
+		t.Errorf("%d uploads at once; want 1", got)
+	}
+	if keys := s3.Keys("videos"); len(keys) != 4 {
+		t.Errorf("objects %v; want 4", keys)
 	}
 }
