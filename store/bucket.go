@@ -92,8 +92,9 @@ func OpenBucket(ctx context.Context, dest, scratch string) (*Bucket, error) {
 		return nil, fmt.Errorf("scratch directory: %w", err)
 	}
 	b, err := blob.OpenBucket(ctx, u.String())
-	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", BucketName(dest), err)
+	if err != nil { // gocloud's message repeats the URL, query and all: it loses the query here
+		msg := strings.ReplaceAll(err.Error(), u.String(), BucketName(u.String()))
+		return nil, fmt.Errorf("open bucket %s: %s", BucketName(dest), msg)
 	}
 	base := strings.TrimSuffix(BucketName(dest), "/") + "/"
 	if prefix != "" {

@@ -33,9 +33,10 @@ func TestConfigFiles(t *testing.T) {
 	if got := c.Destination(); strings.Contains(got, "?") {
 		t.Errorf("Destination %q keeps the query", got)
 	}
-	_, err = (Config{DownloadDir: "s3://videos/lib?no_such_option=1", ScratchDir: scratch}).Files(ctx)
+	_, err = (Config{DownloadDir: "s3://videos/lib?no_such_option=1&region=secret-ish", ScratchDir: scratch}).Files(ctx)
 	var ce *ConfigError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "--download-dir") || !strings.Contains(err.Error(), "s3://videos/lib") {
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "--download-dir") || !strings.Contains(err.Error(), "s3://videos/lib") ||
+		!strings.Contains(err.Error(), `unknown query parameter "no_such_option"`) || strings.Contains(err.Error(), "secret-ish") {
 		t.Errorf("unknown option in a bucket URL: %v; want a ConfigError naming the flag and the bucket", err)
 	}
 }
