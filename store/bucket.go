@@ -31,8 +31,8 @@ import (
 // staged files are this machine's: Owner names the scratch directory, not the bucket.
 type Bucket struct {
 	scratch *Dir
-	bucket  *blob.Bucket // already under the prefix
-	base    string       // scheme://bucket/prefix/ without query: object URLs start with it
+	bucket  *blob.Bucket  // already under the prefix
+	base    string        // scheme://bucket/prefix/ without query: object URLs start with it
 	uploads chan struct{} // one upload at a time per process: each buffers up to ~26 MiB
 }
 
