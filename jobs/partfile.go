@@ -19,8 +19,8 @@ import (
 // sigLen is how many leading bytes checkSignature reads: an MP4 has "ftyp" at bytes 4–8.
 const sigLen = 12
 
-// bufPool holds the copy buffers of transfers, 1 MiB each.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+// bufPool holds the copy buffers of transfers, 256 KiB each.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // checkSignature reads the first 12 bytes of body and refuses anything that is not an MP4
 // (ftyp). A body that is cut or stalls before 12 bytes says nothing about the content: that

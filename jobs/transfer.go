@@ -248,13 +248,9 @@ func (t *transfer) accept(resp *http.Response, f *os.File, size *int64) (int64, 
 
 // copy streams body into f and h, reporting progress about once a second.
 //
-// Reading, writing and hashing overlap: the hash runs on a goroutine of its own, one buffer
-// behind the reads and writes, so that a large file costs about the longer of hashing and I/O
-// instead of their sum (SHA-256 runs at about 1–2 GB/s with SHA-NI). Each buffer is filled
-// before it is written, so that a 1 MiB buffer costs one write and one hand-off instead of one
-// per socket read; the written bytes are flushed to disk as they come (writeBehind), so that
-// the page cache never throttles the writes and the final fsync has little left to do. Each
-// byte is copied once from the socket and once to the file; memory stays two buffers.
+// The hash runs on a goroutine of its own, one buffer behind the reads and writes, so that a
+// large file costs about the longer of hashing and I/O instead of their sum (SHA-256 alone
+// runs at about 2 GB/s); memory stays two buffers.
 func (t *transfer) copy(f *os.File, body io.Reader, h io.Writer, start int64) (int64, error) {
 	bufs := [2]*[]byte{bufPool.Get().(*[]byte), bufPool.Get().(*[]byte)}
 	todo, hashed := make(chan []byte, 2), make(chan struct{}, 2)
@@ -273,7 +269,6 @@ func (t *transfer) copy(f *os.File, body io.Reader, h io.Writer, start int64) (i
 		bufPool.Put(bufs[0])
 		bufPool.Put(bufs[1])
 	}()
-	wb := newWriteBehind(f, start)
 	var n int64
 	last := time.Now()
 	for {
@@ -282,12 +277,11 @@ func (t *transfer) copy(f *os.File, body io.Reader, h io.Writer, start int64) (i
 			inFlight--
 		}
 		buf := *bufs[cur]
-		m, rerr := fill(body, buf)
+		m, rerr := body.Read(buf)
 		if m > 0 {
 			if _, err := f.Write(buf[:m]); err != nil {
 				return n, &diskError{err}
 			}
-			wb.wrote(m)
 			todo <- buf[:m]
 			inFlight, cur = inFlight+1, cur^1
 			n += int64(m)
@@ -302,17 +296,4 @@ func (t *transfer) copy(f *os.File, body io.Reader, h io.Writer, start int64) (i
 			return n, rerr
 		}
 	}
-}
-
-// fill reads from r until buf is full or r ends or fails; io.EOF when it ended.
-func fill(r io.Reader, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := r.Read(buf[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }

@@ -8,9 +8,9 @@ import (
 	"github.com/kiemv/kiemv/jobs/kie/kiesim"
 )
 
-// A download long enough for the write-behind to flush, wait for and drop several chunks (of
-// 8 MiB) lands byte for byte, and a resume of it continues at the right offset.
-func TestDownloadLargeFileThroughWriteBehind(t *testing.T) {
+// A download of many buffers, cut and resumed, lands byte for byte: the resume continues at
+// the right offset and fetches only the rest.
+func TestDownloadLargeFileCutAndResumed(t *testing.T) {
 	t.Parallel()
 	const size = 30<<20 + 3
 	e := newEnv(t, kiesim.Config{FileSize: size})

@@ -1,8 +1,0 @@
-//go:build !linux
-
-package jobs
-
-import "os"
-
-func startWriteback(*os.File, int64, int64) {}
-func awaitWriteback(*os.File, int64, int64) {}
