@@ -147,6 +147,12 @@ func (a *downloadAttempt) claimPart(ctx context.Context, rec *Record) (*Record, 
 func (a *downloadAttempt) download(ctx context.Context, rec *Record) (result, error) {
 	id := rec.TaskID
 	if res, ok, err := a.committed(id); ok || err != nil {
+		if err == nil {
+			err = a.publish(ctx, id, res) // verified and staged before a crash: upload it again
+		}
+		return res, err
+	}
+	if res, ok, err := a.published(ctx, id); ok || err != nil {
 		return res, err
 	}
 	a.url = rec.VideoURL
@@ -163,6 +169,7 @@ func (a *downloadAttempt) download(ctx context.Context, rec *Record) (result, er
 	}
 	if err == nil {
 		a.Breaker.succeeded(ctx, HostDep(a.url))
+		err = a.publish(ctx, id, res)
 	}
 	return res, err
 }
@@ -182,7 +189,9 @@ func (a *downloadAttempt) committed(id string) (result, bool, error) {
 	if err != nil {
 		return result{}, false, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
-	a.removePart(id)
+	if _, ok := a.Files.(Publisher); !ok { // a bucket's staged file: Publish removes it once uploaded
+		a.removePart(id)
+	}
 	return result{size: n, sha256: hex.EncodeToString(h.Sum(nil))}, true, nil
 }
 
@@ -246,7 +255,7 @@ func (a *downloadAttempt) onError(ctx context.Context, id string, err error) err
 		}
 		a.removePart(id)
 		return fmt.Errorf("download of mp4 task %s refused: %w: %w", id, err, asynq.SkipRetry) // the text of msg
-	case a.outage(ctx, id, err):
+	case !isStorage(err) && a.outage(ctx, id, err): // a bucket's failure is not the video host's
 		return a.wait
 	case lastAttempt(ctx):
 		n, _ := asynq.GetRetryCount(ctx) // known: lastAttempt checked it

@@ -46,7 +46,8 @@ type Store interface {
 	ReleaseAudio(ctx context.Context, key, token string) error
 }
 
-// Files is the download directory. store.Dir implements it.
+// Files is where downloads go: store.Dir (a local directory) and store.Bucket (object storage,
+// which also implements Publisher) implement it.
 type Files interface {
 	// OpenPart opens (creating if needed) the partial file for id, positioned at its end, and
 	// returns its current size.
@@ -54,9 +55,9 @@ type Files interface {
 	// Commit fsyncs the partial file of id, renames it to its final name, fsyncs the directory
 	// and returns the final path.
 	Commit(id string) (string, error)
-	// RemovePart deletes the partial file of id, if any.
+	// RemovePart deletes the partial file of id, if any (and, for a Publisher, its staged file).
 	RemovePart(id string) error
-	// FinalPath is where the verified file of id lives.
+	// FinalPath is where the verified file of id lives: a path, or an object's URL.
 	FinalPath(id string) string
 	// OpenFinal opens the verified file of id for reading; an error wrapping os.ErrNotExist
 	// when there is none (or the name is not a regular file).

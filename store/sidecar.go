@@ -55,3 +55,13 @@ func (d *Dir) PutSidecar(_ context.Context, id string, data []byte) error {
 	}
 	return nil
 }
+
+// PutSidecar implements jobs.Files for a bucket: data becomes the object <prefix>/<id>.json,
+// written whole (an object store makes an object visible only once its upload completes). The
+// downloader writes it after Publish, so a sidecar never describes a video not there yet.
+func (b *Bucket) PutSidecar(ctx context.Context, id string, data []byte) error {
+	if err := jobs.ValidateID("task id", id); err != nil {
+		return fmt.Errorf("write sidecar: %w", err)
+	}
+	return b.PutObject(ctx, id+".json", data, "application/json")
+}

@@ -56,7 +56,11 @@ func runDashboard(ctx context.Context, cfg app.Config, o dashboard.Options, with
 	if withMetrics {
 		o.Metrics = metrics.QueuesHandler(cfg.Records(conn), asynq.NewInspectorFromRedisClient(conn.Redis))
 	}
-	if fi, err := os.Stat(cfg.DownloadDir); err == nil && fi.IsDir() { // this machine holds videos: link them
+	if store.IsBucketURL(cfg.DownloadDir) { // the videos are in a bucket: stream them from it
+		if o.Files, err = cfg.Files(ctx); err != nil {
+			return err
+		}
+	} else if fi, err := os.Stat(cfg.DownloadDir); err == nil && fi.IsDir() { // this machine holds videos: link them
 		if o.Files, err = store.NewDir(cfg.DownloadDir); err != nil {
 			return err
 		}

@@ -174,7 +174,8 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "redis-url", EnvVars: []string{"REDIS_URL"}, Value: "redis://127.0.0.1:6379/0", Usage: "Redis shared by every worker and CLI"},
 		&cli.StringFlag{Name: "kie-base-url", EnvVars: []string{"KIE_BASE_URL"}, Value: "https://api.kie.ai", Usage: "KIE API base URL"},
 		&cli.StringFlag{Name: "api-key", EnvVars: []string{"KIE_API_KEY"}, Usage: "KIE API key (never logged)"},
-		&cli.StringFlag{Name: "download-dir", EnvVars: []string{"KIEMV_DOWNLOAD_DIR"}, Value: "./videos", Usage: "where verified MP4 files are written"},
+		&cli.StringFlag{Name: "download-dir", EnvVars: []string{"KIEMV_DOWNLOAD_DIR"}, Value: "./videos", Usage: "where verified MP4 files are written: a directory, or a bucket URL (s3://bucket/prefix?region=…&endpoint=…, gs://…, azblob://…, file:///…)"},
+		&cli.StringFlag{Name: "scratch-dir", EnvVars: []string{"KIEMV_SCRATCH_DIR"}, Usage: "where downloads to a bucket are staged and verified before the upload (default: kiemv in the OS temp dir)"},
 		&cli.StringFlag{Name: "namespace", EnvVars: []string{"KIEMV_NAMESPACE"}, Value: "kiemv", Usage: "prefix of kiemv's Redis keys and queue names"},
 		&cli.StringFlag{Name: "log-format", EnvVars: []string{"KIEMV_LOG_FORMAT"}, Value: "text", Usage: "log format: text or json"},
 		&cli.DurationFlag{Name: "kie-timeout", EnvVars: []string{"KIEMV_KIE_TIMEOUT"}, Value: 20 * time.Second, Usage: "timeout of one KIE API call"},
@@ -190,7 +191,7 @@ func globalFlags() []cli.Flag {
 func readGlobals(c *cli.Context) (app.Config, error) {
 	cfg := app.Config{
 		RedisURL: c.String("redis-url"), KIEBaseURL: c.String("kie-base-url"), APIKey: c.String("api-key"),
-		DownloadDir: c.String("download-dir"), Namespace: c.String("namespace"),
+		DownloadDir: c.String("download-dir"), ScratchDir: c.String("scratch-dir"), Namespace: c.String("namespace"),
 		KIETimeout: c.Duration("kie-timeout"), CreateLimit: c.Int("create-limit"), RecordLimit: c.Int("record-info-limit"),
 		RedisWait: c.Duration("redis-wait"), MP4Credits: c.Float64("mp4-credits"),
 	}

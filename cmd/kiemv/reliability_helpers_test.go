@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -116,7 +117,9 @@ type rig struct {
 // rigOptions are the optional parts of a rig.
 type rigOptions struct {
 	RedisURL string // default KIEMV_TEST_REDIS_URL
-	Dir      string // download directory (default a fresh temporary one)
+	Dir      string // download directory (default a fresh temporary one), or a bucket URL
+	// Wrap, when set, wraps the simulator's handler (to watch the requests it serves).
+	Wrap func(http.Handler) http.Handler
 }
 
 // newRig builds a rig whose simulator is configured by cfg (its APIKey is set here). Worker
@@ -147,7 +150,11 @@ func newRig(t *testing.T, cfg kiesim.Config, o rigOptions) *rig {
 	})
 	cfg.APIKey = r.apiKey
 	r.sim = kiesim.New(cfg)
-	r.srv = httptest.NewServer(r.sim)
+	var h http.Handler = r.sim
+	if o.Wrap != nil {
+		h = o.Wrap(h)
+	}
+	r.srv = httptest.NewServer(h)
 	t.Cleanup(r.srv.Close)
 	t.Cleanup(r.sim.Close)
 	r.env = []string{"REDIS_URL=" + r.redisURL, "KIE_API_KEY=" + r.apiKey, "KIE_BASE_URL=" + r.srv.URL,

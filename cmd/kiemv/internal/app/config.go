@@ -22,7 +22,8 @@ type Config struct {
 	RedisURL    string
 	KIEBaseURL  string
 	APIKey      string // never logged, never printed
-	DownloadDir string
+	DownloadDir string // a local directory, or a bucket URL (see Files)
+	ScratchDir  string // where downloads to a bucket are staged ("": kiemv's in the OS temp dir)
 	Namespace   string
 	KIETimeout  time.Duration
 	CreateLimit int           // creates per 10 s, shared by every process

@@ -61,7 +61,7 @@ func BuildWorker(ctx context.Context, c Config, wc WorkerConfig, opt WorkerOptio
 	if err != nil {
 		return nil, err
 	}
-	dir, err := store.NewDir(c.DownloadDir)
+	dir, err := c.Files(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	c, wc := w.cfg, w.wc
 	attrs := []any{"redis", RedactURL(c.RedisURL), "poll_queue", w.Queues.Poll, "download_queue", w.Queues.Download,
 		"concurrency", wc.Concurrency, "download_concurrency", wc.DownloadConcurrency, "poll_interval", wc.PollInterval,
-		"reconcile_interval", cmp.Or(wc.ReconcileInterval, time.Minute), "download_dir", c.DownloadDir}
+		"reconcile_interval", cmp.Or(wc.ReconcileInterval, time.Minute), "download_dir", c.Destination()}
 	if wc.MetricsAddr != "" {
 		addr, err := ServeMetrics(ctx, wc.MetricsAddr, w.Metrics, c.Log)
 		if err != nil {

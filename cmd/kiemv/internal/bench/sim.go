@@ -166,6 +166,7 @@ func ServeSim(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 		st.CPUNanos, st.PeakRSS = int64(cpuTime()), peakRSS()
 		json.NewEncoder(w).Encode(st)
 	})
+	handleFiles(mux, sim)
 	mux.Handle("/", sim)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"github.com/kiemv/kiemv/jobs"
 	"github.com/kiemv/kiemv/store"
 )
 
@@ -31,7 +32,7 @@ type Options struct {
 	PrometheusURL string       // a Prometheus server that scrapes the workers' --metrics-addr
 	Metrics       http.Handler // served at /metrics when set (kiemv dev serves its worker's); else 404
 	AllowedHosts  []string     // Host names accepted besides loopback ones, without BasicAuth (a reverse proxy's)
-	Files         *store.Dir   // this machine's download directory: /videos links and serves its files
+	Files         jobs.Files   // the download destination (this machine's directory, or a bucket): /videos links and serves its files
 }
 
 // Timeout bounds every request: with Redis down, a page answers 503 within it instead of

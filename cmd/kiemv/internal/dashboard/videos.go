@@ -2,8 +2,10 @@ package dashboard
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -15,7 +17,7 @@ import (
 // optionally of one state — what an operator wants and Asynqmon cannot show.
 type videosPage struct {
 	recs  *store.Records
-	files *store.Dir // serves downloaded files at /videos/file/<id>.mp4; nil: no links
+	files jobs.Files // serves downloaded files at /videos/file/<id>.mp4; nil: no links
 	log   *slog.Logger
 }
 
@@ -125,6 +127,10 @@ func (v *videosPage) serveFile(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no downloaded video "+id, http.StatusNotFound)
 		return
 	}
+	if b, ok := v.files.(*store.Bucket); ok {
+		v.serveObject(w, r, b, rec)
+		return
+	}
 	f, err := v.files.OpenFinal(id)
 	if err != nil {
 		http.Error(w, "the file of "+id+" is not in this machine's download directory", http.StatusNotFound)
@@ -134,4 +140,22 @@ func (v *videosPage) serveFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "video/mp4")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, id+".mp4", rec.DownloadedAt, f)
+}
+
+// serveObject streams the object of a downloaded record from the bucket (Range requests
+// included), with the same headers as a local file.
+func (v *videosPage) serveObject(w http.ResponseWriter, r *http.Request, b *store.Bucket, rec *jobs.Record) {
+	obj, err := b.OpenObject(r.Context(), rec.TaskID)
+	if errors.Is(err, os.ErrNotExist) {
+		http.Error(w, "the object of "+rec.TaskID+" is not in the bucket "+b.Name(), http.StatusNotFound)
+		return
+	} else if err != nil {
+		v.log.Warn("dashboard: open object", "task_id", rec.TaskID, "error", err)
+		http.Error(w, "the bucket "+b.Name()+" could not be read; see the dashboard's log", http.StatusBadGateway)
+		return
+	}
+	defer obj.Close() // read only
+	w.Header().Set("Content-Type", "video/mp4")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, rec.TaskID+".mp4", rec.DownloadedAt, obj)
 }

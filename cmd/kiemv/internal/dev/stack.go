@@ -80,7 +80,7 @@ func startStack(ctx context.Context, cfg app.Config, o Options) (_ *stack, err e
 			cfg.Log.Error("worker stopped", "error", err)
 		}
 	}()
-	files, err := store.NewDir(cfg.DownloadDir)
+	files, err := cfg.Files(wctx) // a directory, or a bucket URL like the worker's
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +129,9 @@ func (st *stack) stop() {
 func (st *stack) banner(w io.Writer, o Options) {
 	cfg := st.cfg
 	dir, _ := filepath.Abs(cfg.DownloadDir)
+	if store.IsBucketURL(cfg.DownloadDir) {
+		dir = cfg.Destination()
+	}
 	fmt.Fprintf(w, "kiemv dev: everything runs in this process, on loopback only\n")
 	fmt.Fprintf(w, "  Redis (embedded)  %s\n", cfg.RedisURL)
 	if st.simURL != "" {
