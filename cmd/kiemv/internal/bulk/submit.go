@@ -71,7 +71,7 @@ func Submit(ctx context.Context, cfg app.Config, inputs []Input, o SubmitOptions
 		opt.SongMaxCredits = SongTakes * price
 	}
 	sum := Run(ctx, inputs, svc, opt, stdout)
-	fmt.Fprintf(stderr, "kiemv: %d lines: %d created, %d already followed, %d failed, %d not submitted (%g credits spent at %g each)\n",
+	fmt.Fprintf(stderr, "kiemv: %d lines: %d created, %d already followed, %d failed, %d not submitted (%g credits spent, or set aside for songs' takes, at %g each)\n",
 		sum.Lines, sum.Created, sum.Existing, sum.Failed, sum.NotSubmitted, budget.Spent(), price)
 	return sum.Err()
 }
