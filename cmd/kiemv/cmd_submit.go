@@ -83,7 +83,7 @@ func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout, std
 		o.Req.Budget = jobs.NewBudget(o.MaxCredits, cfg.MP4Credits)
 	}
 	conn, svc, err := cfg.ConnectService(ctx, app.ServiceOptions{NeedKIE: true, FirstPoll: o.FirstPoll,
-		OnCreateWait: func(w jobs.CreateWait) { fmt.Fprintln(stderr, createWaitLine(w, o.Req.Timeout)) }})
+		OnCreateWait: func(w jobs.CreateWait) { fmt.Fprintln(stderr, view.CreateWaitLine(w, o.Req.Timeout)) }})
 	if err != nil {
 		return err
 	}
@@ -103,19 +103,6 @@ func runSubmit(ctx context.Context, cfg app.Config, o submitOptions, stdout, std
 	}
 	_, err = fmt.Fprintln(stdout, rec.TaskID)
 	return err
-}
-
-// createWaitLine is what submit prints while it waits for a create slot.
-func createWaitLine(w jobs.CreateWait, timeout time.Duration) string {
-	line := fmt.Sprintf("kiemv: audio %s is waiting for a create slot (the shared create limit is in use): its turn comes in about %v",
-		w.AudioID, w.Left.Round(time.Second))
-	if w.Waited >= time.Second {
-		line += fmt.Sprintf(", after %v waited", w.Waited.Round(time.Second))
-	}
-	if timeout > 0 {
-		line += fmt.Sprintf("; it gives up after --timeout %v", timeout)
-	}
-	return line
 }
 
 // submitFlags names the flag of each field of a submit request.

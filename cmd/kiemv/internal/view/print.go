@@ -78,3 +78,16 @@ func PrintCredits(w io.Writer, r jobs.CreditReport, balanceErr error) {
 		r.Today.MP4s, r.Today.Credits, r.Today.Date, r.MP4Credits)
 	fmt.Fprintf(w, "total    %d MP4s = %g credits (created by kiemv)\n", r.Total.MP4s, r.Total.Credits)
 }
+
+// CreateWaitLine is what submit prints while it waits for a create slot.
+func CreateWaitLine(w jobs.CreateWait, timeout time.Duration) string {
+	line := fmt.Sprintf("kiemv: audio %s is waiting for a create slot (the shared create limit is in use): its turn comes in about %v",
+		w.AudioID, w.Left.Round(time.Second))
+	if w.Waited >= time.Second {
+		line += fmt.Sprintf(", after %v waited", w.Waited.Round(time.Second))
+	}
+	if timeout > 0 {
+		line += fmt.Sprintf("; it gives up after --timeout %v", timeout)
+	}
+	return line
+}
