@@ -12,36 +12,25 @@ import (
 
 // PrintRecord writes a record as aligned "field value" lines, skipping empty values.
 func PrintRecord(w io.Writer, r *jobs.Record) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	row := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
-		}
-	}
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.Format(time.RFC3339)
-	}
+	tw, row := fieldRows(w)
 	row("task_id", r.TaskID)
 	row("state", string(r.State))
 	row("kie_status", r.KIEStatus)
-	row("polls", fmt.Sprint(r.Polls))
+	row("polls", r.Polls)
 	row("music_task_id", r.MusicTaskID)
 	row("audio_id", r.AudioID)
 	row("kie_api", r.API)
 	row("file", r.File)
 	if r.Bytes > 0 {
-		row("bytes", fmt.Sprint(r.Bytes))
+		row("bytes", r.Bytes)
 	}
 	row("sha256", r.SHA256)
 	row("error", r.Error)
 	row("video_url", r.VideoURL)
-	row("created_at", ts(r.CreatedAt))
-	row("updated_at", ts(r.UpdatedAt))
-	row("completed_at", ts(r.CompletedAt))
-	row("downloaded_at", ts(r.DownloadedAt))
+	row("created_at", r.CreatedAt)
+	row("updated_at", r.UpdatedAt)
+	row("completed_at", r.CompletedAt)
+	row("downloaded_at", r.DownloadedAt)
 	return tw.Flush()
 }
 
@@ -90,4 +79,22 @@ func CreateWaitLine(w jobs.CreateWait, timeout time.Duration) string {
 		line += fmt.Sprintf("; it gives up after --timeout %v", timeout)
 	}
 	return line
+}
+
+// fieldRows returns a tabwriter on w and a row function that writes aligned "field value"
+// lines to it, skipping empty values; times are written in RFC 3339, the zero time skipped.
+func fieldRows(w io.Writer) (*tabwriter.Writer, func(k string, v any)) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	return tw, func(k string, v any) {
+		s := fmt.Sprint(v)
+		if t, ok := v.(time.Time); ok {
+			s = ""
+			if !t.IsZero() {
+				s = t.Format(time.RFC3339)
+			}
+		}
+		if s != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, s)
+		}
+	}
 }

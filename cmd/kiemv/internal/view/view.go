@@ -10,7 +10,6 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/kiemv/kiemv/jobs"
 )
@@ -58,29 +57,18 @@ func SongRecords(ctx context.Context, recs jobs.Store, songs jobs.SongStore, id 
 
 // PrintSong writes a song as aligned "field value" lines, then one line per take.
 func PrintSong(w io.Writer, sg *jobs.Song) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	row := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
-		}
-	}
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.Format(time.RFC3339)
-	}
+	tw, row := fieldRows(w)
 	row("task_id", sg.TaskID)
 	row("kind", "song")
 	row("state", string(sg.State))
 	row("kie_status", sg.KIEStatus)
-	row("polls", fmt.Sprint(sg.Polls))
+	row("polls", sg.Polls)
 	row("author", sg.Author)
 	row("domain", sg.Domain)
 	row("error", sg.Error)
-	row("created_at", ts(sg.CreatedAt))
-	row("updated_at", ts(sg.UpdatedAt))
-	row("completed_at", ts(sg.CompletedAt))
+	row("created_at", sg.CreatedAt)
+	row("updated_at", sg.UpdatedAt)
+	row("completed_at", sg.CompletedAt)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

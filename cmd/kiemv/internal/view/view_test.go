@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kiemv/kiemv/jobs"
 )
@@ -60,5 +61,25 @@ func TestPrintShapes(t *testing.T) {
 	_ = PrintSong(&out, &jobs.Song{TaskID: "m", State: jobs.SongPending})
 	if !strings.Contains(out.String(), "not known yet") {
 		t.Errorf("a song without takes:\n%s", out.String())
+	}
+}
+
+// PrintRecord writes set fields only: times in RFC 3339, numbers as numbers, nothing for a
+// zero time or an empty value.
+func TestPrintRecordFields(t *testing.T) {
+	var out strings.Builder
+	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	if err := PrintRecord(&out, &jobs.Record{TaskID: "mp4_x", State: jobs.StateDownloaded, Polls: 3, Bytes: 42, CreatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"task_id", "mp4_x", "downloaded", "polls", "3", "bytes", "42", "created_at", "2026-12-01T08:00:00Z"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("PrintRecord lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, absent := range []string{"completed_at", "sha256", "error", "0001"} {
+		if strings.Contains(out.String(), absent) {
+			t.Errorf("PrintRecord shows %q, which is not set:\n%s", absent, out.String())
+		}
 	}
 }
