@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 )
 
 // The partial file <id>.mp4.part and resuming it: the MP4 signature its first bytes must
@@ -18,9 +17,6 @@ import (
 
 // sigLen is how many leading bytes checkSignature reads: an MP4 has "ftyp" at bytes 4–8.
 const sigLen = 12
-
-// bufPool holds the copy buffers of transfers, 256 KiB each.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // checkSignature reads the first 12 bytes of body and refuses anything that is not an MP4
 // (ftyp). A body that is cut or stalls before 12 bytes says nothing about the content: that
@@ -78,8 +74,8 @@ func hashPrefix(path string, size int64, h hash.Hash) error {
 		h.Write(head) // a hash.Hash never fails to write
 		size -= sigLen
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
 	if _, err := io.CopyBuffer(h, io.LimitReader(rf, size), *bp); err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}

@@ -142,7 +142,7 @@ func (a *pollAttempt) poll(ctx context.Context, t *asynq.Task) error {
 	}
 	a.Breaker.succeeded(ctx, DepKIE)
 	a.hooks.poll(pollOutcome(vr))
-	return a.onReply(ctx, id, vr, now)
+	return a.onReply(ctx, id, vr, a.now()) // when the reply came: the poll may have waited for its slot
 }
 
 // ended is the error of a change that ended the record (failed, timed out): SkipRetry. When

@@ -116,6 +116,7 @@ func TestBenchCapacityAndDownloads(t *testing.T) {
 	num(t, d, "size_mb", 8, 8, false)
 	num(t, d, "kiemv_mb_per_s", 1, 1e6, false)
 	num(t, d, "curl_mb_per_s", 1, 1e6, !onPath("curl"))
+	num(t, d, "disk_durable_mb_per_s", 1, 1e6, false)
 	num(t, d, "kiemv_peak_rss_mb", 1, 4096, true)
 	num(t, d, "resume_refetched_bytes", 0, 0, false)
 	num(t, d, "resume_requests", 2, 2, false)

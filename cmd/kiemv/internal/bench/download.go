@@ -51,7 +51,9 @@ func (e *benchEnv) downloads(ctx context.Context) (*scenario, error) {
 	s.add("size_mb", mb, "MB")
 
 	curl := newCurlTimer(s, sim.URL+"/files/dlcurl.mp4", filepath.Join(dir, "curl.mp4"), size)
-	curl.run(ctx) // curl runs before and after kiemv: the machine's load drifts
+	disk := &diskTimer{s: s, path: filepath.Join(dir, "disk.mp4"), size: size}
+	curl.run(ctx) // the baselines run before and after kiemv: the machine's load drifts
+	disk.run()
 
 	ns := benchNamespace("downloads")
 	w, err := e.newWorker(ctx, workerSpec{ns: ns, simURL: sim.URL, dir: filepath.Join(dir, "kiemv"), recordLimit: 1000, maxBytes: size, downloads: 1, report: true})
@@ -70,10 +72,12 @@ func (e *benchEnv) downloads(ctx context.Context) (*scenario, error) {
 	}
 	peak, cpu := peakRSS(), cpuTime()-cpu0
 	os.Remove(w.dir.FinalPath("dlkiemv"))
+	disk.run()
 	curl.run(ctx)
 	rate := mb / res.d.Seconds()
 	s.add("kiemv_mb_per_s", rate, "MB/s")
 	curl.report(mb, rate, cpu.Seconds())
+	disk.report(mb, rate)
 	if hwm {
 		p := float64(peak) / (1 << 20)
 		s.add("rss_before_mb", float64(rss0)/(1<<20), "MB")
@@ -95,7 +99,8 @@ func (e *benchEnv) downloads(ctx context.Context) (*scenario, error) {
 	s.add("resume_requests", float64(st.Downloads), "")
 	okSum := err == nil && rec.SHA256 == st.SHA256 && st.SHA256 != ""
 	s.check("resume_sha256_ok", b2f(okSum), "", "= 1", okSum)
-	s.note("curl figures are the means of two runs each, before and after kiemv's; curl_sha256_sync is `curl -o F && sha256sum F && sync F`, the work kiemv does")
+	s.note("curl and disk figures are the means of two runs each, before and after kiemv's; curl_sha256_sync is `curl -o F && sha256sum F && sync F`, the work kiemv does")
+	s.note("disk_durable is the same number of bytes written from memory as the worker writes a download, fsync included: no download that fsyncs to this disk can beat it")
 	s.note("kiemv's time covers the whole download attempt: GET, sha256 of every byte, fsync and rename; its CPU is this process's over the attempt (the simulator is a child), curl's that of curl, sha256sum and sync")
 	s.note("kiemv_peak_rss_mb is this process's VmHWM after a reset before the download: it includes the bench and the worker's other goroutines (rss_before_mb)")
 	return s, nil
