@@ -44,6 +44,27 @@ func (c *callOrder) CreateVideo(ctx context.Context, req kie.CreateRequest) (str
 	return c.API.CreateVideo(ctx, req)
 }
 
+// arrivals is a store.Limiter that says when a new holder first asks for a create call:
+// the moment a submit takes its place in line.
+type arrivals struct {
+	*store.Limiter
+	mu   sync.Mutex
+	seen map[string]bool
+	came chan struct{}
+}
+
+func (a *arrivals) Reserve(ctx context.Context, name, holder string) (time.Duration, error) {
+	d, err := a.Limiter.Reserve(ctx, name, holder)
+	a.mu.Lock()
+	first := name == jobs.LimitCreate && !a.seen[holder]
+	a.seen[holder] = true
+	a.mu.Unlock()
+	if first {
+		a.came <- struct{}{}
+	}
+	return d, err
+}
+
 // Parallel submits over the create limit call KIE in the order they came, each within 10 %
 // of its fair time (its place in line × window/n), none refused by KIE (issue 11: 100
 // submits at 18 per 10 s, scaled down to 30 at 10 per second).
@@ -58,10 +79,18 @@ func TestSubmitsServedInArrivalOrder(t *testing.T) {
 	spacing := lim.Period / time.Duration(lim.Rate)
 	calls := &callOrder{API: svc.KIE, start: time.Now()}
 	svc.KIE = calls
+	line := &arrivals{Limiter: svc.Limiter.(*store.Limiter), seen: map[string]bool{}, came: make(chan struct{}, submits)}
+	svc.Limiter = line
 	took := make([]time.Duration, submits)
 	var wg sync.WaitGroup
 	for i := range submits {
-		time.Sleep(10 * time.Millisecond) // arrivals in a known order
+		if i > 0 { // arrivals in a known order: each submit in line before the next one starts
+			select {
+			case <-line.came:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("submit %d did not ask for a create call within 5s", i-1)
+			}
+		}
 		wg.Go(func() {
 			_, created, err := svc.Submit(e.ctx, jobs.SubmitRequest{MusicTaskID: "music", AudioID: fmt.Sprint("au", i)})
 			if err != nil || !created {
