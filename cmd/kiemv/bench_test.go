@@ -81,7 +81,7 @@ func num(t *testing.T, s map[string]any, name string, lo, hi float64, nullable b
 func TestBenchCapacityAndDownloads(t *testing.T) {
 	t.Parallel()
 	r := benchJSON(t, "--skip", "efficiency,quota,creates,baseline", "--tasks", "200", "--duration", "2s",
-		"--download-size", "8388608", "--pairs", "2", "--pair-window", "1s")
+		"--download-size", "8388608", "--download-rounds", "2", "--pairs", "2", "--pair-window", "1s")
 	c := figures(t, r, "capacity")
 	num(t, c, "tasks", 200, 200, false)
 	num(t, c, "polls_per_s", 20, 1e6, false)
@@ -119,6 +119,8 @@ func TestBenchCapacityAndDownloads(t *testing.T) {
 	num(t, d, "kiemv_mb_per_s", 1, 1e6, false)
 	num(t, d, "curl_mb_per_s", 1, 1e6, !onPath("curl"))
 	num(t, d, "disk_durable_mb_per_s", 1, 1e6, false)
+	num(t, d, "sha256_mb_per_s", 1, 1e6, false)
+	num(t, d, "kiemv_vs_curl", 0.01, 1e4, !onPath("curl"))
 	num(t, d, "kiemv_peak_rss_mb", 1, 4096, true)
 	num(t, d, "resume_refetched_bytes", 0, 0, false)
 	num(t, d, "resume_requests", 2, 2, false)
@@ -185,7 +187,7 @@ func TestBenchEfficiencyQuotaBaseline(t *testing.T) {
 func TestBenchUsage(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"--skip", "nope"}, {"--interval", "200ms"}, {"--tasks", "0"}, {"extra"},
-		{"--pairs", "-1"}, {"--pair-window", "100ms"}} {
+		{"--pairs", "-1"}, {"--pair-window", "100ms"}, {"--download-rounds", "0"}, {"--download-size", "1000"}} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), append([]string{"kiemv", "bench"}, args...), &out, &errb); code != exitUsage {
 			t.Errorf("bench %v: exit %d, want %d (%s)", args, code, exitUsage, errb.String())

@@ -21,6 +21,7 @@ func benchFlags() []cli.Flag {
 		&cli.IntFlag{Name: "quota-limit", Value: 100, Usage: "quota: record-info calls per second (kiemv's limit and the simulator's)"},
 		&cli.IntFlag{Name: "create-submits", Value: 100, Usage: "creates: submits at once, at kiemv's default 18 creates per 10 s"},
 		&cli.Int64Flag{Name: "download-size", Value: 1 << 30, Usage: "downloads: size of the file in bytes"},
+		&cli.IntFlag{Name: "download-rounds", Value: 3, Usage: "downloads: kiemv downloads of the file, curl -o before and after each (kiemv_vs_curl is the median of their ratios)"},
 		&cli.StringFlag{Name: "skip", Usage: "comma-separated scenarios to skip: " + strings.Join(bench.Scenarios, ",")},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object with every figure instead of the table"},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole run to this file (use --skip to profile one scenario)"},
@@ -33,7 +34,7 @@ func benchFlags() []cli.Flag {
 func readBenchOptions(c *cli.Context) (bench.Options, error) {
 	o := bench.Options{Tasks: c.Int("tasks"), Interval: c.Duration("interval"), Duration: c.Duration("duration"),
 		Concurrency: c.Int("concurrency"), EfficiencyTasks: c.Int("efficiency-tasks"), TimeScale: c.Float64("time-scale"),
-		QuotaTasks: c.Int("quota-tasks"), QuotaLimit: c.Int("quota-limit"), CreateSubmits: c.Int("create-submits"), DownloadSize: c.Int64("download-size"),
+		QuotaTasks: c.Int("quota-tasks"), QuotaLimit: c.Int("quota-limit"), CreateSubmits: c.Int("create-submits"), DownloadSize: c.Int64("download-size"), DownloadRounds: c.Int("download-rounds"),
 		Skip: map[string]bool{}, JSON: c.Bool("json"), CPUProfile: c.String("cpuprofile"), SimProcess: c.Bool("sim-process"),
 		Pairs: c.Int("pairs"), PairWindow: c.Duration("pair-window")}
 	for _, name := range strings.Split(c.String("skip"), ",") {
@@ -60,6 +61,8 @@ func readBenchOptions(c *cli.Context) (bench.Options, error) {
 		return o, usagef("--time-scale %g: between 0 and 10", o.TimeScale)
 	case o.DownloadSize < 1<<20:
 		return o, usagef("--download-size %d: at least 1 MiB", o.DownloadSize)
+	case o.DownloadRounds < 1 || o.DownloadRounds > 20:
+		return o, usagef("--download-rounds %d: between 1 and 20", o.DownloadRounds)
 	}
 	return o, nil
 }

@@ -34,6 +34,7 @@ type Options struct {
 	QuotaLimit      int
 	CreateSubmits   int
 	DownloadSize    int64
+	DownloadRounds  int // downloads: kiemv downloads, curl -o before and after each
 	Skip            map[string]bool
 	JSON            bool
 	CPUProfile      string
@@ -152,8 +153,8 @@ func benchCommandLine(o Options) string {
 			skip = append(skip, n)
 		}
 	}
-	s := fmt.Sprintf("kiemv bench --tasks %d --interval %v --duration %v --concurrency %d --efficiency-tasks %d --time-scale %g --quota-tasks %d --quota-limit %d --create-submits %d --download-size %d",
-		o.Tasks, o.Interval, o.Duration, o.Concurrency, o.EfficiencyTasks, o.TimeScale, o.QuotaTasks, o.QuotaLimit, o.CreateSubmits, o.DownloadSize)
+	s := fmt.Sprintf("kiemv bench --tasks %d --interval %v --duration %v --concurrency %d --efficiency-tasks %d --time-scale %g --quota-tasks %d --quota-limit %d --create-submits %d --download-size %d --download-rounds %d",
+		o.Tasks, o.Interval, o.Duration, o.Concurrency, o.EfficiencyTasks, o.TimeScale, o.QuotaTasks, o.QuotaLimit, o.CreateSubmits, o.DownloadSize, o.DownloadRounds)
 	if len(skip) > 0 {
 		s += " --skip " + strings.Join(skip, ",")
 	}
@@ -164,5 +165,6 @@ func benchConfig(o Options) map[string]any {
 	return map[string]any{"tasks": o.Tasks, "interval_s": o.Interval.Seconds(), "duration_s": o.Duration.Seconds(),
 		"concurrency": o.Concurrency, "efficiency_tasks": o.EfficiencyTasks, "time_scale": o.TimeScale,
 		"quota_tasks": o.QuotaTasks, "quota_limit": o.QuotaLimit, "create_submits": o.CreateSubmits, "download_size": o.DownloadSize,
-		"sim_process": o.SimProcess}
+		"download_rounds": o.DownloadRounds,
+		"sim_process":     o.SimProcess}
 }
