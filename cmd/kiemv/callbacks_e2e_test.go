@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -66,6 +67,18 @@ func startCallbacks(t *testing.T, e *env, args ...string) string {
 func watchFiles(dir string, ids []string, stop <-chan struct{}) func() map[string]time.Time {
 	var mu sync.Mutex
 	seen := map[string]time.Time{}
+	scan := func() { // notes the files that are there now and were not before
+		now := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			if _, ok := seen[id]; !ok {
+				if _, err := os.Stat(filepath.Join(dir, id+".mp4")); err == nil {
+					seen[id] = now
+				}
+			}
+		}
+	}
 	go func() {
 		for {
 			select {
@@ -73,26 +86,14 @@ func watchFiles(dir string, ids []string, stop <-chan struct{}) func() map[strin
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			now := time.Now()
-			mu.Lock()
-			for _, id := range ids {
-				if _, ok := seen[id]; !ok {
-					if _, err := os.Stat(filepath.Join(dir, id+".mp4")); err == nil {
-						seen[id] = now
-					}
-				}
-			}
-			mu.Unlock()
+			scan()
 		}
 	}()
 	return func() map[string]time.Time {
+		scan() // a file that came since the last tick (a wait that just returned) counts too
 		mu.Lock()
 		defer mu.Unlock()
-		out := make(map[string]time.Time, len(seen))
-		for k, v := range seen {
-			out[k] = v
-		}
-		return out
+		return maps.Clone(seen)
 	}
 }
 
