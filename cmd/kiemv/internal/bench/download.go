@@ -90,9 +90,10 @@ func (e *benchEnv) downloads(ctx context.Context) (*scenario, error) {
 	peak := peakRSS()
 	disk.run()
 	curl.runWhole(ctx)
-	s.add("kiemv_mb_per_s", quantile(rates, 0.5), "MB/s")
+	rate := quantile(rates, 0.5)
+	s.add("kiemv_mb_per_s", rate, "MB/s")
 	curl.report(mb, rates, cpus)
-	disk.report(mb, quantile(rates, 0.5))
+	disk.report(mb, rate)
 	if hwm {
 		p := float64(peak) / (1 << 20)
 		s.add("rss_before_mb", float64(rss0)/(1<<20), "MB")
