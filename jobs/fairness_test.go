@@ -53,14 +53,18 @@ type arrivals struct {
 	came chan struct{}
 }
 
+// Reserve passes the call on, then says so on came if it is holder's first create call.
 func (a *arrivals) Reserve(ctx context.Context, name, holder string) (time.Duration, error) {
 	d, err := a.Limiter.Reserve(ctx, name, holder)
+	if name != jobs.LimitCreate {
+		return d, err
+	}
 	a.mu.Lock()
-	first := name == jobs.LimitCreate && !a.seen[holder]
+	first := !a.seen[holder]
 	a.seen[holder] = true
 	a.mu.Unlock()
 	if first {
-		a.came <- struct{}{}
+		a.came <- struct{}{} // never blocks: came holds one per submit
 	}
 	return d, err
 }

@@ -165,6 +165,5 @@ func benchConfig(o Options) map[string]any {
 	return map[string]any{"tasks": o.Tasks, "interval_s": o.Interval.Seconds(), "duration_s": o.Duration.Seconds(),
 		"concurrency": o.Concurrency, "efficiency_tasks": o.EfficiencyTasks, "time_scale": o.TimeScale,
 		"quota_tasks": o.QuotaTasks, "quota_limit": o.QuotaLimit, "create_submits": o.CreateSubmits, "download_size": o.DownloadSize,
-		"download_rounds": o.DownloadRounds,
-		"sim_process":     o.SimProcess}
+		"download_rounds": o.DownloadRounds, "sim_process": o.SimProcess}
 }
